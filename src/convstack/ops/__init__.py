@@ -1,0 +1,1 @@
+"""Differentiable tensor ops (the ``Function`` subclasses behind ``Tensor``'s methods)."""

@@ -1,0 +1,553 @@
+"""``Tensor``: an array, an optional gradient, and the ``Function`` that made it.
+
+Shapes and semantics follow PyTorch: broadcasting arithmetic, ``dim``/``keepdim``
+reductions, ``.grad`` accumulating until zeroed, ``backward(gradient=None)``.
+The array lives in ``.data`` (a NumPy array, or a CuPy array on the GPU backend).
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections import namedtuple
+
+import numpy
+
+from convstack import backend
+from convstack.autograd import Function, is_grad_enabled, run_backward
+from convstack.ops import arithmetic, elementwise, indexing, reduction, shape
+
+ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
+
+
+def _coerce_array(data, dtype=None, where="tensor"):
+    """``data`` as an array of a supported dtype (float32 for Python floats, as PyTorch)."""
+    if isinstance(data, Tensor):
+        array = data.data
+    elif isinstance(data, numpy.ndarray) or backend.get_array_module(data) is not numpy:
+        array = data
+    else:
+        array = numpy.asarray(data)
+        if array.dtype == numpy.float64 and dtype is None:
+            array = array.astype(backend.DEFAULT_FLOAT_DTYPE)
+        elif array.dtype.kind in "iu" and dtype is None and array.dtype != numpy.uint8:
+            array = array.astype(numpy.int64)
+    if array.dtype == object or array.dtype.kind in "USc":
+        raise TypeError(f"{where}: cannot make a tensor from data of dtype {array.dtype}")
+    if dtype is not None:
+        array = array.astype(backend.check_dtype(dtype, where), copy=False)
+    else:
+        backend.check_dtype(array.dtype, where)
+    return array
+
+
+class Tensor:
+    """A multi-dimensional array with reverse-mode automatic differentiation.
+
+    Args:
+        data: array-like (nested lists, scalars, NumPy arrays).
+        requires_grad: record operations on this tensor for ``backward()``.
+        dtype: ``numpy.float32`` (default for floats), ``numpy.float64``, an integer or bool dtype.
+    """
+
+    __array_priority__ = 1000  # make ``ndarray + Tensor`` defer to Tensor.__radd__
+    __hash__ = object.__hash__
+
+    def __init__(self, data, requires_grad: bool = False, dtype=None):
+        self.data = _coerce_array(data, dtype)
+        self.grad: Tensor | None = None
+        self.grad_fn = None
+        self._hooks = []
+        self._retains_grad = False
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @classmethod
+    def _make(cls, array, requires_grad=False, grad_fn=None):
+        """Wrap an array without copying or checking (for ops' outputs)."""
+        t = cls.__new__(cls)
+        t.data = array if hasattr(array, "shape") else numpy.asarray(array)
+        t.grad = None
+        t.grad_fn = grad_fn
+        t._hooks = []
+        t._retains_grad = False
+        t.requires_grad = requires_grad
+        return t
+
+    # ----------------------------------------------------------------- attributes
+    @property
+    def shape(self) -> tuple:
+        return tuple(self.data.shape)
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def device(self) -> str:
+        return backend.device_of(self.data)
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    @property
+    def T(self) -> Tensor:  # noqa: N802 - PyTorch's name
+        return self.permute(*reversed(range(self.ndim)))
+
+    def size(self, dim=None):
+        return self.shape if dim is None else self.shape[dim]
+
+    def dim(self) -> int:
+        return self.ndim
+
+    def numel(self) -> int:
+        return int(self.data.size)
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        body = numpy.array2string(backend.to_numpy(self.data), separator=", ", precision=4, prefix="tensor(")
+        extras = []
+        if self.dtype != backend.DEFAULT_FLOAT_DTYPE and self.dtype != numpy.int64:
+            extras.append(f"dtype={self.dtype}")
+        if self.grad_fn is not None:
+            extras.append(f"grad_fn=<{type(self.grad_fn).__name__}>")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+
+    # ------------------------------------------------------------------ conversion
+    def numpy(self) -> numpy.ndarray:
+        """The data as a NumPy array (shares memory on the CPU; refuses if grad is tracked)."""
+        if self.requires_grad:
+            raise RuntimeError("Can't call numpy() on a Tensor that requires grad. Use tensor.detach().numpy() instead.")
+        return backend.to_numpy(self.data)
+
+    def tolist(self):
+        return backend.to_numpy(self.data).tolist()
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item(): only one-element tensors can be converted, got shape {self.shape}")
+        return self.data.reshape(()).item()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise RuntimeError(f"Boolean value of a Tensor with {self.data.size} values is ambiguous")
+        return bool(self.item())
+
+    def __array__(self, dtype=None, copy=None):
+        array = backend.to_numpy(self.data)
+        return array if dtype is None else array.astype(dtype)
+
+    def detach(self) -> Tensor:
+        """A tensor sharing this one's data, outside the graph."""
+        return Tensor._make(self.data)
+
+    def clone(self) -> Tensor:
+        return _CloneFn.apply(self)
+
+    def to(self, dtype=None, device=None) -> Tensor:
+        """Cast to ``dtype`` and/or move to ``device`` (differentiable for float casts)."""
+        if isinstance(dtype, str) and (dtype == "cpu" or dtype.startswith("cuda")):
+            dtype, device = None, dtype
+        out = self
+        if dtype is not None and backend.check_dtype(dtype, "to") != self.dtype:
+            out = _CastFn.apply(out, dtype=backend.check_dtype(dtype, "to"))
+        if device is not None and device != out.device:
+            moved = Tensor._make(backend.to_device(out.data, device), requires_grad=out.requires_grad)
+            out = moved
+        return out
+
+    def float(self) -> Tensor:
+        return self.to(numpy.float32)
+
+    def double(self) -> Tensor:
+        return self.to(numpy.float64)
+
+    def long(self) -> Tensor:
+        return self.to(numpy.int64)
+
+    def bool(self) -> Tensor:
+        return self.to(numpy.bool_)
+
+    def contiguous(self) -> Tensor:
+        return self
+
+    # ------------------------------------------------------------------- autograd
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        if requires_grad and not backend.is_floating(self.dtype):
+            raise RuntimeError(f"only tensors of floating point dtype can require gradients, got {self.dtype}")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` on this non-leaf tensor after ``backward()``."""
+        self._retains_grad = True
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` when this tensor's gradient is computed; a returned tensor replaces it."""
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        self._hooks.append(hook)
+        return _HookHandle(self._hooks, hook)
+
+    def backward(self, gradient=None, retain_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
+
+        ``gradient`` is required unless this tensor holds a single element.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
+        if gradient is None:
+            if self.data.size != 1:
+                raise RuntimeError(f"grad can be implicitly created only for scalar outputs, got shape {self.shape}")
+            xp = backend.get_array_module(self.data)
+            grad = xp.ones(self.data.shape, dtype=self.dtype)
+        else:
+            grad = _coerce_array(gradient, self.dtype, "backward")
+            if grad.shape != self.data.shape:
+                raise RuntimeError(f"backward: gradient has shape {grad.shape}, expected {self.shape}")
+        run_backward(self, grad, retain_graph=retain_graph)
+
+    def zero_(self) -> Tensor:
+        self.data[...] = 0
+        return self
+
+    # ------------------------------------------------------------------ arithmetic
+    def __add__(self, other):
+        return arithmetic.Add.apply(self, _operand(other, self))
+
+    def __radd__(self, other):
+        return arithmetic.Add.apply(_operand(other, self), self)
+
+    def __sub__(self, other):
+        return arithmetic.Sub.apply(self, _operand(other, self))
+
+    def __rsub__(self, other):
+        return arithmetic.Sub.apply(_operand(other, self), self)
+
+    def __mul__(self, other):
+        return arithmetic.Mul.apply(self, _operand(other, self))
+
+    def __rmul__(self, other):
+        return arithmetic.Mul.apply(_operand(other, self), self)
+
+    def __truediv__(self, other):
+        return arithmetic.Div.apply(self, _operand(other, self))
+
+    def __rtruediv__(self, other):
+        return arithmetic.Div.apply(_operand(other, self), self)
+
+    def __pow__(self, other):
+        return arithmetic.Pow.apply(self, _operand(other, self))
+
+    def __rpow__(self, other):
+        return arithmetic.Pow.apply(_operand(other, self), self)
+
+    def __neg__(self):
+        return arithmetic.Neg.apply(self)
+
+    def __pos__(self):
+        return self
+
+    def __matmul__(self, other):
+        return arithmetic.MatMul.apply(self, _operand(other, self))
+
+    def __rmatmul__(self, other):
+        return arithmetic.MatMul.apply(_operand(other, self), self)
+
+    def matmul(self, other):
+        return self @ other
+
+    add, sub, mul, div, pow = __add__, __sub__, __mul__, __truediv__, __pow__
+
+    # comparisons: no gradient, boolean results
+    def _compare(self, other, op):
+        other_data = other.data if isinstance(other, Tensor) else other
+        return Tensor._make(op(self.data, other_data))
+
+    def __lt__(self, other):
+        return self._compare(other, numpy.less)
+
+    def __le__(self, other):
+        return self._compare(other, numpy.less_equal)
+
+    def __gt__(self, other):
+        return self._compare(other, numpy.greater)
+
+    def __ge__(self, other):
+        return self._compare(other, numpy.greater_equal)
+
+    def __eq__(self, other):
+        return self._compare(other, numpy.equal)
+
+    def __ne__(self, other):
+        return self._compare(other, numpy.not_equal)
+
+    def __invert__(self):
+        return Tensor._make(~self.data)
+
+    def __and__(self, other):
+        return self._compare(other, numpy.logical_and)
+
+    def __or__(self, other):
+        return self._compare(other, numpy.logical_or)
+
+    # ------------------------------------------------------------ element-wise maths
+    def exp(self):
+        return elementwise.Exp.apply(self)
+
+    def log(self):
+        return elementwise.Log.apply(self)
+
+    def sqrt(self):
+        return elementwise.Sqrt.apply(self)
+
+    def abs(self):
+        return elementwise.Abs.apply(self)
+
+    __abs__ = abs
+
+    def clamp(self, min=None, max=None):  # noqa: A002 - PyTorch's argument names
+        if min is None and max is None:
+            raise ValueError("clamp: at least one of `min` and `max` must be given")
+        return elementwise.Clamp.apply(self, min=min, max=max)
+
+    clip = clamp
+
+    def relu(self):
+        from convstack.nn import functional
+
+        return functional.relu(self)
+
+    def sigmoid(self):
+        from convstack.nn import functional
+
+        return functional.sigmoid(self)
+
+    def tanh(self):
+        from convstack.nn import functional
+
+        return functional.tanh(self)
+
+    def softmax(self, dim):
+        from convstack.nn import functional
+
+        return functional.softmax(self, dim)
+
+    def log_softmax(self, dim):
+        from convstack.nn import functional
+
+        return functional.log_softmax(self, dim)
+
+    # ------------------------------------------------------------------ reductions
+    def sum(self, dim=None, keepdim: bool = False):
+        return reduction.Sum.apply(self, axes=reduction.normalize_dims(dim, self.ndim, "sum"), keepdim=keepdim)
+
+    def mean(self, dim=None, keepdim: bool = False):
+        if not backend.is_floating(self.dtype):
+            raise RuntimeError(f"mean(): expected a floating point tensor, got {self.dtype}")
+        return reduction.Mean.apply(self, axes=reduction.normalize_dims(dim, self.ndim, "mean"), keepdim=keepdim)
+
+    def var(self, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
+        if unbiased is not None and correction is not None:
+            raise ValueError("var: pass `unbiased` or `correction`, not both")
+        if correction is None:
+            correction = 1 if unbiased is None or unbiased else 0
+        axes = reduction.normalize_dims(dim, self.ndim, "var")
+        return reduction.Var.apply(self, axes=axes, keepdim=keepdim, correction=correction)
+
+    def std(self, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
+        return self.var(dim, unbiased, keepdim, correction=correction).sqrt()
+
+    def _max_min(self, dim, keepdim, largest, name):
+        if dim is None:
+            if self.data.size == 0:
+                raise RuntimeError(f"{name}(): expected a non-empty tensor")
+            return reduction.MaxMin.apply(self, dim=None, keepdim=False, largest=largest)
+        (axis,) = reduction.normalize_dims(dim, self.ndim, name)
+        values, indices = reduction.MaxMin.apply(self, dim=axis, keepdim=keepdim, largest=largest)
+        return ValuesIndices(values, indices)
+
+    def max(self, dim=None, keepdim: bool = False):
+        """The maximum; with ``dim``, a ``(values, indices)`` pair, as ``torch.max``."""
+        return self._max_min(dim, keepdim, True, "max")
+
+    def min(self, dim=None, keepdim: bool = False):
+        return self._max_min(dim, keepdim, False, "min")
+
+    def argmax(self, dim=None, keepdim: bool = False):
+        if dim is None:
+            return Tensor._make(numpy.int64(self.data.argmax()))
+        out = self.data.argmax(axis=dim)
+        return Tensor._make(numpy.expand_dims(out, dim) if keepdim else out)
+
+    def argmin(self, dim=None, keepdim: bool = False):
+        if dim is None:
+            return Tensor._make(numpy.int64(self.data.argmin()))
+        out = self.data.argmin(axis=dim)
+        return Tensor._make(numpy.expand_dims(out, dim) if keepdim else out)
+
+    # ---------------------------------------------------------------------- shape
+    def reshape(self, *shape):
+        shape = tuple(int(s) for s in _shape_args(shape))
+        target = _infer_shape(shape, self.numel())
+        return shape_mod_reshape(self, target)
+
+    view = reshape
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1):
+        if self.ndim == 0:
+            return self.reshape(1)
+        start, end = start_dim % self.ndim, end_dim % self.ndim
+        if start > end:
+            raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for a {self.ndim}-d tensor")
+        new_shape = self.shape[:start] + (_prod(self.shape[start : end + 1]),) + self.shape[end + 1 :]
+        return shape_mod_reshape(self, new_shape)
+
+    def permute(self, *dims):
+        dims = _shape_args(dims)
+        if sorted(d % max(self.ndim, 1) for d in dims) != list(range(self.ndim)):
+            raise ValueError(f"permute: dims {list(dims)} are not a permutation of the {self.ndim} dimensions of shape {self.shape}")
+        return shape.Permute.apply(self, dims=tuple(d % self.ndim for d in dims))
+
+    def transpose(self, dim0: int, dim1: int):
+        dims = list(range(self.ndim))
+        dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
+        return shape.Permute.apply(self, dims=tuple(dims))
+
+    def squeeze(self, dim=None):
+        if dim is None:
+            new_shape = tuple(s for s in self.shape if s != 1)
+        else:
+            axes = reduction.normalize_dims(dim, self.ndim, "squeeze")
+            new_shape = tuple(s for i, s in enumerate(self.shape) if not (i in axes and s == 1))
+        return shape_mod_reshape(self, new_shape)
+
+    def unsqueeze(self, dim: int):
+        if not -self.ndim - 1 <= dim <= self.ndim:
+            raise IndexError(f"unsqueeze: dimension out of range (expected [{-self.ndim - 1}, {self.ndim}], got {dim})")
+        dim = dim % (self.ndim + 1)
+        return shape_mod_reshape(self, self.shape[:dim] + (1,) + self.shape[dim:])
+
+    def expand(self, *sizes):
+        sizes = _shape_args(sizes)
+        lead = len(sizes) - self.ndim
+        target = tuple(self.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes))
+        return shape.Expand.apply(self, shape=target)
+
+    def __getitem__(self, index):
+        if isinstance(index, Tensor):
+            index = index.data
+        elif isinstance(index, tuple):
+            index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+        elif isinstance(index, list):
+            index = numpy.asarray(index)
+        return indexing.GetItem.apply(self, index=index)
+
+    def __setitem__(self, index, value):
+        if self.requires_grad and is_grad_enabled():
+            raise RuntimeError("in-place assignment to a tensor that requires grad is not supported; use no_grad()")
+        if isinstance(index, Tensor):
+            index = index.data
+        self.data[index] = value.data if isinstance(value, Tensor) else value
+
+
+class _HookHandle:
+    def __init__(self, hooks, hook):
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self):
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+
+def shape_mod_reshape(t: Tensor, new_shape: tuple) -> Tensor:
+    if tuple(new_shape) == t.shape:
+        return t
+    return shape.Reshape.apply(t, shape=tuple(new_shape))
+
+
+def _infer_shape(shape: tuple, numel: int) -> tuple:
+    """Resolve one ``-1`` in ``shape`` and check the element count."""
+    unknown = [i for i, s in enumerate(shape) if s == -1]
+    known = _prod(s for s in shape if s != -1)
+    if len(unknown) > 1 or any(s < -1 for s in shape):
+        raise RuntimeError(f"shape {list(shape)} is invalid for input of size {numel}")
+    if unknown:
+        if known == 0 or numel % known:
+            raise RuntimeError(f"shape {list(shape)} is invalid for input of size {numel}")
+        shape = shape[: unknown[0]] + (numel // known,) + shape[unknown[0] + 1 :]
+    if _prod(shape) != numel:
+        raise RuntimeError(f"shape {list(shape)} is invalid for input of size {numel}")
+    return shape
+
+
+def _prod(values) -> int:
+    out = 1
+    for v in values:
+        out *= int(v)
+    return out
+
+
+def _shape_args(args):
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        return tuple(args[0])
+    return tuple(args)
+
+
+def _operand(value, like: Tensor) -> Tensor:
+    """A Python number or array as a tensor of ``like``'s dtype where sensible."""
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, numbers.Number) and not isinstance(value, bool) and backend.is_floating(like.dtype):
+        return Tensor._make(numpy.asarray(value, dtype=like.dtype))
+    if isinstance(value, numbers.Number):
+        return Tensor._make(numpy.asarray(value))
+    return as_tensor(value)
+
+
+def as_tensor(data, dtype=None) -> Tensor:
+    """``data`` as a Tensor, sharing memory when it already is one or an array of the dtype."""
+    if isinstance(data, Tensor) and (dtype is None or data.dtype == dtype):
+        return data
+    return Tensor(data, dtype=dtype)
+
+
+def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
+    """A new tensor holding a copy of ``data`` (as ``torch.tensor``)."""
+    array = _coerce_array(data, dtype)
+    xp = backend.get_array_module(array)
+    return Tensor(xp.array(array, copy=True), requires_grad=requires_grad)
+
+
+class _CastFn(Function):
+    def forward(self, a, *, dtype):
+        self.in_dtype = a.dtype
+        return a.astype(dtype)
+
+    def backward(self, grad):
+        return (grad.astype(self.in_dtype),)
+
+
+class _CloneFn(Function):
+    def forward(self, a):
+        return a.copy()
+
+    def backward(self, grad):
+        return (grad,)
