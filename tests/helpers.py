@@ -32,7 +32,9 @@ def check_against_torch(cs_fn, torch_fn, inputs, rtol=1e-4, atol=1e-5, seed=0, c
     every float input are compared.
     """
     torch = _torch()
-    cs_inputs = [cs.tensor(a, requires_grad=_is_float(a) and check_grad) if isinstance(a, np.ndarray) else a for a in inputs]
+    cs_inputs = [
+        cs.tensor(a, requires_grad=_is_float(a) and check_grad) if isinstance(a, np.ndarray) else a for a in inputs
+    ]
     torch_inputs = [
         torch.tensor(a, requires_grad=_is_float(a) and check_grad) if isinstance(a, np.ndarray) else a for a in inputs
     ]
@@ -58,7 +60,11 @@ def check_against_torch(cs_fn, torch_fn, inputs, rtol=1e-4, atol=1e-5, seed=0, c
             continue
         scale = max(1.0, float(np.abs(torch_in.grad.numpy()).max()))
         np.testing.assert_allclose(
-            cs_in.grad.numpy(), torch_in.grad.numpy(), rtol=rtol, atol=atol * scale, err_msg=f"gradient of input {position}"
+            cs_in.grad.numpy(),
+            torch_in.grad.numpy(),
+            rtol=rtol,
+            atol=atol * scale,
+            err_msg=f"gradient of input {position}",
         )
     return cs_out
 

@@ -1,11 +1,11 @@
 """convstack: a convolutional neural network framework written from first principles.
 
-    >>> import convstack as cs
-    >>> x = cs.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
-    >>> (x * x).sum().backward()
-    >>> x.grad
-    tensor([[2., 4.],
-            [6., 8.]])
+>>> import convstack as cs
+>>> x = cs.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+>>> (x * x).sum().backward()
+>>> x.grad
+tensor([[2., 4.],
+        [6., 8.]])
 """
 
 from convstack import backend
@@ -36,9 +36,43 @@ int64 = backend.numpy.int64
 __version__ = "0.1.0"
 
 __all__ = [
-    "Tensor", "tensor", "as_tensor", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
-    "manual_seed", "default_generator", "backend", "zeros", "ones", "empty", "full", "zeros_like",
-    "ones_like", "arange", "eye", "randn", "rand", "randint", "randperm", "from_numpy", "cat", "stack",
-    "where", "exp", "log", "sqrt", "abs", "clamp", "sum", "mean", "flatten", "matmul", "argmax",
-    "float32", "float64", "int64",
+    "Tensor",
+    "tensor",
+    "as_tensor",
+    "no_grad",
+    "enable_grad",
+    "is_grad_enabled",
+    "set_grad_enabled",
+    "manual_seed",
+    "default_generator",
+    "backend",
+    "zeros",
+    "ones",
+    "empty",
+    "full",
+    "zeros_like",
+    "ones_like",
+    "arange",
+    "eye",
+    "randn",
+    "rand",
+    "randint",
+    "randperm",
+    "from_numpy",
+    "cat",
+    "stack",
+    "where",
+    "exp",
+    "log",
+    "sqrt",
+    "abs",
+    "clamp",
+    "sum",
+    "mean",
+    "flatten",
+    "matmul",
+    "argmax",
+    "float32",
+    "float64",
+    "int64",
 ]

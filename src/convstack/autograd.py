@@ -150,8 +150,7 @@ def run_backward(root, gradient, retain_graph: bool = False) -> None:
                 input_grads = (input_grads,)
             if len(input_grads) != len(fn.inputs):
                 raise RuntimeError(
-                    f"{type(fn).__name__}.backward returned {len(input_grads)} gradients "
-                    f"for {len(fn.inputs)} inputs"
+                    f"{type(fn).__name__}.backward returned {len(input_grads)} gradients for {len(fn.inputs)} inputs"
                 )
             for parent, parent_grad in zip(fn.inputs, input_grads):
                 if parent_grad is None or not parent.requires_grad:

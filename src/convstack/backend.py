@@ -21,8 +21,7 @@ DEFAULT_FLOAT_DTYPE = numpy.dtype(numpy.float32)
 
 FLOAT_DTYPES = (numpy.dtype(numpy.float32), numpy.dtype(numpy.float64))
 INDEX_DTYPES = tuple(
-    numpy.dtype(d)
-    for d in (numpy.int8, numpy.int16, numpy.int32, numpy.int64, numpy.uint8, numpy.bool_)
+    numpy.dtype(d) for d in (numpy.int8, numpy.int16, numpy.int32, numpy.int64, numpy.uint8, numpy.bool_)
 )
 SUPPORTED_DTYPES = FLOAT_DTYPES + INDEX_DTYPES
 

@@ -19,7 +19,10 @@ def cat(tensors, dim: int = 0) -> Tensor:
     ndim = tensors[0].ndim
     axis = dim % ndim
     for i, t in enumerate(tensors):
-        if t.ndim != ndim or t.shape[:axis] + t.shape[axis + 1 :] != tensors[0].shape[:axis] + tensors[0].shape[axis + 1 :]:
+        if (
+            t.ndim != ndim
+            or t.shape[:axis] + t.shape[axis + 1 :] != tensors[0].shape[:axis] + tensors[0].shape[axis + 1 :]
+        ):
             raise ValueError(
                 f"cat: sizes of tensors must match except in dimension {dim}; "
                 f"tensor 0 has shape {tensors[0].shape}, tensor {i} has shape {t.shape}"
@@ -32,7 +35,10 @@ def stack(tensors, dim: int = 0) -> Tensor:
     tensors = _check_join(tensors, dim, "stack")
     for i, t in enumerate(tensors):
         if t.shape != tensors[0].shape:
-            raise ValueError(f"stack: expects each tensor to be equal size, but got {tensors[0].shape} at entry 0 and {t.shape} at entry {i}")
+            raise ValueError(
+                f"stack: expects each tensor to be equal size, but got {tensors[0].shape} "
+                f"at entry 0 and {t.shape} at entry {i}"
+            )
     return shape.Stack.apply(*tensors, dim=dim % (tensors[0].ndim + 1))
 
 

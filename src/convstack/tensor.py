@@ -31,7 +31,7 @@ def _coerce_array(data, dtype=None, where="tensor"):
             array = array.astype(backend.DEFAULT_FLOAT_DTYPE)
         elif array.dtype.kind in "iu" and dtype is None and array.dtype != numpy.uint8:
             array = array.astype(numpy.int64)
-    if array.dtype == object or array.dtype.kind in "USc":
+    if array.dtype == object or array.dtype.kind in "USV":
         raise TypeError(f"{where}: cannot make a tensor from data of dtype {array.dtype}")
     if dtype is not None:
         array = array.astype(backend.check_dtype(dtype, where), copy=False)
@@ -128,7 +128,9 @@ class Tensor:
     def numpy(self) -> numpy.ndarray:
         """The data as a NumPy array (shares memory on the CPU; refuses if grad is tracked)."""
         if self.requires_grad:
-            raise RuntimeError("Can't call numpy() on a Tensor that requires grad. Use tensor.detach().numpy() instead.")
+            raise RuntimeError(
+                "Can't call numpy() on a Tensor that requires grad. Use tensor.detach().numpy() instead."
+            )
         return backend.to_numpy(self.data)
 
     def tolist(self):
@@ -423,7 +425,9 @@ class Tensor:
     def permute(self, *dims):
         dims = _shape_args(dims)
         if sorted(d % max(self.ndim, 1) for d in dims) != list(range(self.ndim)):
-            raise ValueError(f"permute: dims {list(dims)} are not a permutation of the {self.ndim} dimensions of shape {self.shape}")
+            raise ValueError(
+                f"permute: dims {list(dims)} are not a permutation of the {self.ndim} dimensions of shape {self.shape}"
+            )
         return shape.Permute.apply(self, dims=tuple(d % self.ndim for d in dims))
 
     def transpose(self, dim0: int, dim1: int):

@@ -49,9 +49,7 @@ def sliding_windows(x, kernel, stride, dilation):
     """
     lead = x.ndim - len(kernel)
     spatial_strides = x.strides[lead:]
-    out = tuple(
-        (size - d * (k - 1) - 1) // s + 1 for size, k, s, d in zip(x.shape[lead:], kernel, stride, dilation)
-    )
+    out = tuple((size - d * (k - 1) - 1) // s + 1 for size, k, s, d in zip(x.shape[lead:], kernel, stride, dilation))
     shape = x.shape[:lead] + out + tuple(kernel)
     strides = (
         x.strides[:lead]

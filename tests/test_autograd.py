@@ -1,0 +1,107 @@
+"""The graph walk: accumulation, no_grad, retain_graph, hooks, deep graphs."""
+
+import numpy as np
+import pytest
+
+import convstack as cs
+
+
+def test_grad_accumulates_until_zeroed():
+    x = cs.tensor([1.0, 2.0], requires_grad=True)
+    (x * 3).sum().backward()
+    (x * 3).sum().backward()
+    assert x.grad.tolist() == [6.0, 6.0]
+    x.grad = None
+    (x * x).sum().backward()
+    assert x.grad.tolist() == [2.0, 4.0]
+
+
+def test_shared_subexpression_gets_summed_gradient():
+    x = cs.tensor(3.0, requires_grad=True)
+    y = x * x
+    z = y + y * x  # z = x^2 + x^3: dz/dx = 2x + 3x^2 = 6 + 27
+    z.backward()
+    assert x.grad.item() == pytest.approx(33.0)
+
+
+def test_backward_needs_gradient_for_non_scalars():
+    x = cs.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="scalar outputs"):
+        (x * 2).backward()
+    (x * 2).backward(cs.tensor([1.0, 10.0]))
+    assert x.grad.tolist() == [2.0, 20.0]
+
+
+def test_backward_gradient_shape_is_checked():
+    x = cs.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"gradient has shape \(3,\)"):
+        (x * 2).backward(np.ones(3, dtype=np.float32))
+
+
+def test_no_grad_records_nothing():
+    x = cs.tensor([1.0], requires_grad=True)
+    with cs.no_grad():
+        y = x * 2
+    assert not y.requires_grad and y.grad_fn is None
+    assert cs.is_grad_enabled()
+
+
+def test_second_backward_without_retain_graph_is_refused():
+    x = cs.tensor([1.0], requires_grad=True)
+    y = (x * x).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    assert x.grad.tolist() == [4.0]
+    with pytest.raises(RuntimeError, match="second time"):
+        y.backward()
+
+
+def test_backward_on_tensor_without_grad_is_refused():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        cs.tensor([1.0]).sum().backward()
+
+
+def test_detach_cuts_the_graph():
+    x = cs.tensor([2.0], requires_grad=True)
+    (x * x.detach()).sum().backward()
+    assert x.grad.tolist() == [2.0]
+
+
+def test_retain_grad_and_leaf_flags():
+    x = cs.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    y.retain_grad()
+    (y * y).sum().backward()
+    assert x.is_leaf and not y.is_leaf
+    assert y.grad.tolist() == [4.0, 8.0]
+
+
+def test_hooks_see_and_can_replace_the_gradient():
+    x = cs.tensor([1.0, 2.0], requires_grad=True)
+    seen = []
+    y = x * 3
+    y.register_hook(lambda g: seen.append(g.tolist()))
+    handle = x.register_hook(lambda g: g * 0.5)
+    y.sum().backward()
+    assert seen == [[1.0, 1.0]] and x.grad.tolist() == [1.5, 1.5]
+    handle.remove()
+    x.grad = None
+    (x * 3).sum().backward()
+    assert x.grad.tolist() == [3.0, 3.0]
+
+
+def test_deep_graph_does_not_hit_the_recursion_limit():
+    x = cs.tensor([1.0], requires_grad=True)
+    y = x
+    for _ in range(5000):
+        y = y * 1.0001
+    y.sum().backward()
+    assert x.grad.item() == pytest.approx(1.0001**5000, rel=1e-3)
+
+
+def test_leaf_gradient_is_not_aliased_between_inputs():
+    a = cs.tensor([1.0], requires_grad=True)
+    b = cs.tensor([1.0], requires_grad=True)
+    (a + b).sum().backward()
+    a.grad.data[...] = 7
+    assert b.grad.tolist() == [1.0]
