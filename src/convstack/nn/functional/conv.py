@@ -1,0 +1,324 @@
+"""Convolution and transposed convolution over any number of spatial dimensions.
+
+One ``ConvNd`` and one ``ConvTransposeNd`` serve 1-D, 2-D and 3-D; ``conv1d`` ...
+``conv_transpose3d`` only name the number of spatial dimensions. Convolution here is
+cross-correlation, as in every deep-learning framework. The arithmetic lives in
+``convstack.nn.kernels.conv_gemm`` (im2col + GEMM); a transposed convolution is the
+adjoint of a convolution: its forward is the convolution's backward-data, its
+backward-data is the convolution's forward.
+"""
+
+from __future__ import annotations
+
+from convstack.autograd import Function, is_grad_enabled
+from convstack.backend import get_array_module
+from convstack.nn.functional._utils import check_rank, invalid, ntuple, shape_context
+from convstack.nn.kernels import conv_gemm
+from convstack.nn.kernels.windows import pad_spatial
+from convstack.tensor import as_tensor
+
+
+def _crop(array, pads):
+    """Remove (before, after) ``pads`` from the trailing spatial dimensions (a view)."""
+    lead = array.ndim - len(pads)
+    return array[(slice(None),) * lead + tuple(slice(b, array.shape[lead + i] - a) for i, (b, a) in enumerate(pads))]
+
+
+def _spatial_sum(grad):
+    """The bias gradient: ``grad`` (N, C, *S) summed over everything but the channels."""
+    return grad.sum(axis=(0,) + tuple(range(2, grad.ndim)))
+
+
+class ConvNd(Function):
+    """Cross-correlation of (N, C, *S) with (O, C / groups, *K), plus an optional bias (O,)."""
+
+    def forward(self, x, weight, bias=None, *, stride, padding, dilation, groups):
+        wants = [need and is_grad_enabled() for need in self.needs_input_grad]
+        self.unbatched = x.ndim == weight.ndim - 1
+        if self.unbatched:
+            x = x[None]  # (1, C, *S)
+        padded = pad_spatial(x, padding)  # (N, C, *(S + padding))
+        out, cols = conv_gemm.forward(padded, weight, stride, dilation, groups, bias)
+        # The columns are kept, not recomputed, and only when the weight gradient is asked for:
+        # rebuilding them costs about a tenth of a forward+backward step (see benchmarks/conv_layer.py),
+        # and the input gradient needs only the weight.
+        self.cols = cols if wants[1] else None
+        self.weight = weight if wants[0] else None
+        self.weight_shape, self.padded_shape = weight.shape, padded.shape
+        self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
+        return out[0] if self.unbatched else out
+
+    def backward(self, grad):
+        if self.unbatched:
+            grad = grad[None]  # (1, O, *O)
+        needs = self.needs_input_grad
+        grad_input = grad_weight = None
+        if needs[0]:
+            grad_padded = conv_gemm.backward_data(
+                grad, self.weight, self.padded_shape, self.stride, self.dilation, self.groups
+            )
+            grad_input = _crop(grad_padded, self.padding)
+            grad_input = grad_input[0] if self.unbatched else grad_input
+        if needs[1]:
+            grad_weight = conv_gemm.backward_weight(grad, self.cols, self.weight_shape, self.stride, self.groups)
+        if len(needs) == 2:
+            return grad_input, grad_weight
+        return grad_input, grad_weight, _spatial_sum(grad) if needs[2] else None
+
+
+class ConvTransposeNd(Function):
+    """The adjoint of ``ConvNd``: (N, C_in, *S) with weight (C_in, C_out / groups, *K) -> (N, C_out, *S_out)."""
+
+    def forward(self, x, weight, bias=None, *, stride, padding, output_padding, dilation, groups):
+        xp = get_array_module(x, weight)
+        wants = [need and is_grad_enabled() for need in self.needs_input_grad]
+        self.unbatched = x.ndim == weight.ndim - 1
+        if self.unbatched:
+            x = x[None]  # (1, C_in, *S)
+        kernel = weight.shape[2:]
+        out_sizes = tuple(
+            (size - 1) * s - 2 * p + d * (k - 1) + extra + 1
+            for size, k, s, p, d, extra in zip(x.shape[2:], kernel, stride, padding, dilation, output_padding)
+        )
+        pads = tuple((p, p) for p in padding)
+        padded_shape = (x.shape[0], weight.shape[1] * groups) + tuple(o + 2 * p for o, p in zip(out_sizes, padding))
+        out = _crop(conv_gemm.backward_data(x, weight, padded_shape, stride, dilation, groups), pads)
+        if bias is None:
+            out = xp.ascontiguousarray(out)
+        else:
+            out = out + bias.reshape((-1,) + (1,) * len(kernel))  # (N, C_out, *S_out)
+        self.x = x if wants[1] else None
+        self.weight = weight if wants[0] else None
+        self.weight_shape, self.in_sizes, self.pads = weight.shape, x.shape[2:], pads
+        self.stride, self.dilation, self.groups = stride, dilation, groups
+        return out[0] if self.unbatched else out
+
+    def backward(self, grad):
+        if self.unbatched:
+            grad = grad[None]  # (1, C_out, *S_out)
+        needs = self.needs_input_grad
+        padded = pad_spatial(grad, self.pads)
+        grad_input = grad_weight = None
+        if needs[0]:
+            grad_input, cols = conv_gemm.forward(
+                padded, self.weight, self.stride, self.dilation, self.groups, out_sizes=self.in_sizes
+            )
+            grad_input = grad_input[0] if self.unbatched else grad_input
+        elif needs[1]:
+            kernel = self.weight_shape[2:]
+            cols, _ = conv_gemm.columns(padded, kernel, self.stride, self.dilation, self.groups, self.in_sizes)
+        if needs[1]:
+            grad_weight = conv_gemm.backward_weight(self.x, cols, self.weight_shape, self.stride, self.groups)
+        if len(needs) == 2:
+            return grad_input, grad_weight
+        return grad_input, grad_weight, _spatial_sum(grad) if needs[2] else None
+
+
+# ----------------------------------------------------------------------------- argument checks
+def _check_common(op, dims, input, weight, bias, stride, dilation, groups, transposed):
+    """Check what convolution and its transpose share; return (stride, dilation, kernel, context)."""
+    context = shape_context(input=input.shape, weight=weight.shape)
+    check_rank(op, input.shape, dims)
+    layout = (
+        "(in_channels, out_channels / groups, *kernel)"
+        if transposed
+        else "(out_channels, in_channels / groups, *kernel)"
+    )
+    if weight.ndim != dims + 2:
+        raise invalid(op, "weight", f"a {dims + 2}-D weight {layout}", tuple(weight.shape), context)
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise invalid(op, "groups", "a positive integer", groups, context)
+    channels = input.shape[-dims - 1]
+    if channels % groups:
+        raise invalid(op, "groups", f"a divisor of the input's {channels} channels", groups, context)
+    if transposed:
+        if weight.shape[0] != channels:
+            raise invalid(
+                op, "weight", f"weight.shape[0] equal to the input's {channels} channels", weight.shape[0], context
+            )
+        out_channels = weight.shape[1] * groups
+    else:
+        out_channels = weight.shape[0]
+        if out_channels % groups:
+            raise invalid(op, "groups", f"a divisor of the weight's {out_channels} out_channels", groups, context)
+        if weight.shape[1] * groups != channels:
+            expected = f"weight.shape[1] == in_channels / groups = {channels} / {groups}"
+            raise invalid(op, "weight", expected, weight.shape[1], context)
+    kernel = tuple(weight.shape[2:])
+    if any(k < 1 for k in kernel):
+        raise invalid(op, "weight", "a kernel of positive sizes", kernel, context)
+    if weight.dtype != input.dtype:
+        raise invalid(op, "weight", f"the input's dtype {input.dtype}", str(weight.dtype), context)
+    if bias is not None and (tuple(bias.shape) != (out_channels,) or bias.dtype != input.dtype):
+        expected = f"a {input.dtype} bias of shape ({out_channels},)"
+        raise invalid(op, "bias", expected, f"{bias.dtype} of shape {tuple(bias.shape)}", context)
+    stride = ntuple(stride, dims, op, "stride", context)
+    dilation = ntuple(dilation, dims, op, "dilation", context)
+    return stride, dilation, kernel, context
+
+
+def _conv_padding(op, padding, stride, dilation, kernel, context):
+    """``padding`` (int, tuple, 'valid' or 'same') as (before, after) pairs."""
+    dims = len(kernel)
+    if padding == "valid":
+        return ((0, 0),) * dims
+    if padding == "same":
+        if any(s != 1 for s in stride):
+            raise invalid(op, "padding", "'same' only with stride 1", padding, f"stride {stride}, {context}")
+        # PyTorch's rule: total dilation * (k - 1), the odd one out on the right.
+        totals = [d * (k - 1) for d, k in zip(dilation, kernel)]
+        return tuple((total // 2, total - total // 2) for total in totals)
+    if isinstance(padding, str):
+        raise invalid(op, "padding", "an integer, a tuple of integers, 'valid' or 'same'", padding, context)
+    return tuple((p, p) for p in ntuple(padding, dims, op, "padding", context, minimum=0))
+
+
+def _conv(op, dims, input, weight, bias, stride, padding, dilation, groups):
+    input, weight = as_tensor(input), as_tensor(weight)
+    bias = None if bias is None else as_tensor(bias)
+    stride, dilation, kernel, context = _check_common(op, dims, input, weight, bias, stride, dilation, groups, False)
+    pads = _conv_padding(op, padding, stride, dilation, kernel, context)
+    padded_sizes = tuple(size + b + a for size, (b, a) in zip(input.shape[-dims:], pads))
+    dilated = tuple(d * (k - 1) + 1 for d, k in zip(dilation, kernel))
+    if any(span > size for span, size in zip(dilated, padded_sizes)):
+        expected = f"a dilated kernel size dilation * (kernel - 1) + 1 no larger than the padded input {padded_sizes}"
+        raise invalid(op, "weight", expected, dilated, context)
+    tensors = (input, weight) if bias is None else (input, weight, bias)
+    return ConvNd.apply(*tensors, stride=stride, padding=pads, dilation=dilation, groups=groups)
+
+
+def _conv_transpose(op, dims, input, weight, bias, stride, padding, output_padding, groups, dilation):
+    input, weight = as_tensor(input), as_tensor(weight)
+    bias = None if bias is None else as_tensor(bias)
+    stride, dilation, kernel, context = _check_common(op, dims, input, weight, bias, stride, dilation, groups, True)
+    padding = ntuple(padding, dims, op, "padding", context, minimum=0)
+    output_padding = ntuple(output_padding, dims, op, "output_padding", context, minimum=0)
+    if any(extra >= s and extra >= d for extra, s, d in zip(output_padding, stride, dilation)):
+        expected = f"values smaller than the stride {stride} or the dilation {dilation}"
+        raise invalid(op, "output_padding", expected, output_padding, context)
+    out_sizes = tuple(
+        (size - 1) * s - 2 * p + d * (k - 1) + extra + 1
+        for size, k, s, p, d, extra in zip(input.shape[-dims:], kernel, stride, padding, dilation, output_padding)
+    )
+    if any(size < 1 for size in out_sizes):
+        expected = "a padding that leaves a positive output size (in - 1) * stride - 2 * padding + dilation * (k - 1) "
+        raise invalid(op, "padding", expected + f"+ output_padding + 1, here {out_sizes}", padding, context)
+    tensors = (input, weight) if bias is None else (input, weight, bias)
+    options = dict(stride=stride, padding=padding, output_padding=output_padding, dilation=dilation, groups=groups)
+    return ConvTransposeNd.apply(*tensors, **options)
+
+
+# ----------------------------------------------------------------------------- public functions
+# One docstring per family, filled in below for 1-D (L), 2-D (H, W) and 3-D (D, H, W).
+_CONV_DOC = """{dims}-D cross-correlation of ``input`` with ``weight``, as ``torch.nn.functional.conv{dims}d``.
+
+    Args:
+        input: (N, C_in, {spatial}) or unbatched (C_in, {spatial}).
+        weight: (C_out, C_in / groups, {kernel}).
+        bias: optional (C_out,).
+        stride: int or tuple of {dims}; positive.
+        padding: int or tuple of {dims} (zeros on both sides), ``'valid'`` (none) or ``'same'``
+            (output size = input size; total padding dilation * (k - 1), the odd one on the right;
+            stride 1 only).
+        dilation: int or tuple of {dims}; spacing between kernel taps.
+        groups: splits C_in and C_out into ``groups`` independent convolutions.
+
+    Shape:
+        Output (N, C_out, {spatial}) with, per dimension,
+        ``out = floor((in + 2 * padding - dilation * (k - 1) - 1) / stride) + 1``
+        (the lectures' floor((W + 2P - K) / S) + 1 when dilation is 1).
+
+    Examples:
+        >>> x = convstack.randn({x})
+        >>> w = convstack.randn({w})
+        >>> F.conv{dims}d(x, w, padding=1).shape
+        {y}
+    """
+
+_CONV_TRANSPOSE_DOC = """{dims}-D transposed convolution, as ``torch.nn.functional.conv_transpose{dims}d``.
+
+    The adjoint (gradient with respect to the input) of ``conv{dims}d`` with the same
+    stride, padding, dilation and groups; it upsamples by ``stride``.
+
+    Args:
+        input: (N, C_in, {spatial}) or unbatched (C_in, {spatial}).
+        weight: (C_in, C_out / groups, {kernel}).
+        bias: optional (C_out,).
+        stride, padding, dilation, groups: as in the ``conv{dims}d`` this is the adjoint of.
+        output_padding: int or tuple of {dims}, added to one side of the output to pick among
+            the input sizes that a strided ``conv{dims}d`` maps to the same output size;
+            each smaller than the stride or the dilation.
+
+    Shape:
+        Output (N, C_out, {spatial}) with, per dimension,
+        ``out = (in - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1``.
+
+    Examples:
+        >>> x = convstack.randn({xt})
+        >>> w = convstack.randn({wt})
+        >>> F.conv_transpose{dims}d(x, w, stride=2, padding=1, output_padding=1).shape
+        {yt}
+    """
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    return _conv("conv3d", 3, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    return _conv_transpose(
+        "conv_transpose1d", 1, input, weight, bias, stride, padding, output_padding, groups, dilation
+    )
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    return _conv_transpose(
+        "conv_transpose2d", 2, input, weight, bias, stride, padding, output_padding, groups, dilation
+    )
+
+
+def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    return _conv_transpose(
+        "conv_transpose3d", 3, input, weight, bias, stride, padding, output_padding, groups, dilation
+    )
+
+
+_DOC_FIELDS = {
+    1: dict(
+        spatial="L", kernel="kL", x="2, 3, 16", w="4, 3, 3", y="(2, 4, 16)", xt="2, 3, 8", wt="3, 5, 3", yt="(2, 5, 16)"
+    ),
+    2: dict(
+        spatial="H, W",
+        kernel="kH, kW",
+        x="2, 3, 16, 16",
+        w="4, 3, 3, 3",
+        y="(2, 4, 16, 16)",
+        xt="2, 3, 8, 8",
+        wt="3, 5, 3, 3",
+        yt="(2, 5, 16, 16)",
+    ),
+    3: dict(
+        spatial="D, H, W",
+        kernel="kD, kH, kW",
+        x="2, 3, 8, 8, 8",
+        w="4, 3, 3, 3, 3",
+        y="(2, 4, 8, 8, 8)",
+        xt="2, 3, 4, 4, 4",
+        wt="3, 5, 3, 3, 3",
+        yt="(2, 5, 8, 8, 8)",
+    ),
+}
+conv1d.__doc__ = _CONV_DOC.format(dims=1, **_DOC_FIELDS[1])
+conv2d.__doc__ = _CONV_DOC.format(dims=2, **_DOC_FIELDS[2])
+conv3d.__doc__ = _CONV_DOC.format(dims=3, **_DOC_FIELDS[3])
+conv_transpose1d.__doc__ = _CONV_TRANSPOSE_DOC.format(dims=1, **_DOC_FIELDS[1])
+conv_transpose2d.__doc__ = _CONV_TRANSPOSE_DOC.format(dims=2, **_DOC_FIELDS[2])
+conv_transpose3d.__doc__ = _CONV_TRANSPOSE_DOC.format(dims=3, **_DOC_FIELDS[3])
