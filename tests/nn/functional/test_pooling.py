@@ -1,0 +1,203 @@
+"""Max, average and adaptive pooling against PyTorch, finite differences, worked examples and errors."""
+
+import numpy as np
+import pytest
+from tests.helpers import check_against_torch, check_gradients
+
+import convstack as cs
+from convstack.nn.functional import adaptive_pooling as A
+from convstack.nn.functional import pooling as P
+
+SIZES = {1: (11,), 2: (9, 10), 3: (5, 6, 7)}
+
+
+def _tf():
+    return pytest.importorskip("torch").nn.functional
+
+
+def distinct(shape, dtype=np.float64, seed=0):
+    """Values without ties (a shuffled range), so that every window has one maximum."""
+    values = np.random.default_rng(seed).permutation(int(np.prod(shape))).reshape(shape)
+    return (values / 8 - 3).astype(dtype)
+
+
+MAX_CASES = [
+    (1, dict(kernel_size=3)),
+    (1, dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)),
+    (1, dict(kernel_size=2, padding=1, dilation=3)),
+    (2, dict(kernel_size=2)),
+    (2, dict(kernel_size=3, stride=2)),
+    (2, dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)),
+    (2, dict(kernel_size=(3, 2), stride=(2, 1), padding=(1, 0), dilation=(1, 2), ceil_mode=True)),
+    (3, dict(kernel_size=2)),
+    (3, dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)),
+    (3, dict(kernel_size=(2, 3, 2), stride=(1, 2, 2), dilation=(2, 1, 1))),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("return_indices", [False, True])
+@pytest.mark.parametrize("spatial, kwargs", MAX_CASES)
+def test_max_pool_matches_torch(spatial, kwargs, return_indices, dtype):
+    name = f"max_pool{spatial}d"
+    x = distinct((2, 3) + SIZES[spatial], dtype)
+    check_against_torch(
+        lambda t: getattr(P, name)(t, return_indices=return_indices, **kwargs),
+        lambda t: getattr(_tf(), name)(t, return_indices=return_indices, **kwargs),
+        [x],
+    )
+
+
+AVG_CASES = [
+    (1, dict(kernel_size=3)),
+    (1, dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)),
+    (1, dict(kernel_size=4, stride=3, padding=2, ceil_mode=True, count_include_pad=False)),
+    (2, dict(kernel_size=2)),
+    (2, dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)),
+    (2, dict(kernel_size=3, stride=2, padding=1, ceil_mode=True, count_include_pad=False)),
+    (2, dict(kernel_size=(3, 2), stride=(2, 1), padding=(1, 1), count_include_pad=False)),
+    (2, dict(kernel_size=3, stride=2, padding=1, divisor_override=5)),
+    (3, dict(kernel_size=2, ceil_mode=True)),
+    (3, dict(kernel_size=3, stride=2, padding=1, ceil_mode=True, count_include_pad=False)),
+    (3, dict(kernel_size=(2, 3, 2), stride=(1, 2, 2), padding=(1, 1, 0), divisor_override=4)),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("spatial, kwargs", AVG_CASES)
+def test_avg_pool_matches_torch(spatial, kwargs, dtype):
+    name = f"avg_pool{spatial}d"
+    x = np.random.default_rng(1).standard_normal((2, 3) + SIZES[spatial]).astype(dtype)
+    check_against_torch(lambda t: getattr(P, name)(t, **kwargs), lambda t: getattr(_tf(), name)(t, **kwargs), [x])
+
+
+ADAPTIVE_CASES = [(1, 4), (1, 11), (1, 3), (2, (3, 5)), (2, (4, 7)), (2, (None, 3)), (3, (5, 2, 7)), (3, (2, None, 4))]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("spatial, output_size", ADAPTIVE_CASES)
+def test_adaptive_avg_pool_matches_torch(spatial, output_size, dtype):
+    name = f"adaptive_avg_pool{spatial}d"
+    x = np.random.default_rng(2).standard_normal((2, 3) + SIZES[spatial]).astype(dtype)
+    check_against_torch(
+        lambda t: getattr(A, name)(t, output_size), lambda t: getattr(_tf(), name)(t, output_size), [x]
+    )
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("return_indices", [False, True])
+@pytest.mark.parametrize("spatial, output_size", ADAPTIVE_CASES)
+def test_adaptive_max_pool_matches_torch(spatial, output_size, return_indices, dtype):
+    name = f"adaptive_max_pool{spatial}d"
+    x = distinct((2, 3) + SIZES[spatial], dtype)
+    check_against_torch(
+        lambda t: getattr(A, name)(t, output_size, return_indices),
+        lambda t: getattr(_tf(), name)(t, output_size, return_indices),
+        [x],
+    )
+
+
+@pytest.mark.parametrize(
+    "cs_fn, torch_name, kwargs",
+    [
+        (P.max_pool2d, "max_pool2d", dict(kernel_size=3, stride=2, padding=1, return_indices=True)),
+        (P.max_pool1d, "max_pool1d", dict(kernel_size=2)),
+        (P.avg_pool1d, "avg_pool1d", dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)),
+        (P.avg_pool3d, "avg_pool3d", dict(kernel_size=2)),
+        (A.adaptive_avg_pool2d, "adaptive_avg_pool2d", dict(output_size=(4, 3))),
+        (A.adaptive_max_pool2d, "adaptive_max_pool2d", dict(output_size=(4, 3), return_indices=True)),
+    ],
+)
+def test_unbatched_input_matches_torch(cs_fn, torch_name, kwargs):
+    spatial = int(torch_name[-2])
+    x = distinct((3,) + SIZES[spatial])
+    out = check_against_torch(lambda t: cs_fn(t, **kwargs), lambda t: getattr(_tf(), torch_name)(t, **kwargs), [x])
+    assert out.ndim == spatial + 1
+
+
+def test_lecture_example_max_pool_2x2_stride_2_keeps_each_regions_maximum():
+    x = np.array([[1, 1, 2, 4], [5, 6, 7, 8], [3, 2, 1, 0], [1, 2, 3, 4]], dtype=np.float32)
+    out, indices = P.max_pool2d(x[None, None], 2, stride=2, return_indices=True)
+    np.testing.assert_array_equal(out.numpy()[0, 0], [[6, 8], [3, 4]])
+    np.testing.assert_array_equal(indices.numpy()[0, 0], [[5, 7], [8, 15]])
+
+
+def test_ties_go_to_first_maximum_in_window_order():
+    x = cs.tensor([[[1.0, 3.0, 3.0, 2.0, 3.0]]], requires_grad=True)
+    out, indices = P.max_pool1d(x, 3, stride=1, return_indices=True)
+    np.testing.assert_array_equal(out.detach().numpy(), [[[3, 3, 3]]])
+    np.testing.assert_array_equal(indices.numpy(), [[[1, 1, 2]]])
+    out.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[[0, 2, 1, 0, 0]]])
+    plane = np.ones((1, 1, 4, 4), dtype=np.float32)
+    check_against_torch(
+        lambda t: P.max_pool2d(t, 2, return_indices=True),
+        lambda t: _tf().max_pool2d(t, 2, return_indices=True),
+        [plane],
+    )
+    _, adaptive = A.adaptive_max_pool2d(plane, 2, return_indices=True)
+    np.testing.assert_array_equal(adaptive.numpy()[0, 0], [[0, 2], [8, 10]])
+
+
+def test_indices_are_int64():
+    _, indices = P.max_pool3d(distinct((1, 1, 4, 4, 4)), 2, return_indices=True)
+    _, adaptive = A.adaptive_max_pool1d(distinct((1, 2, 7)), 3, return_indices=True)
+    assert indices.dtype == np.int64 and adaptive.dtype == np.int64
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda t: P.max_pool2d(t, 3, stride=2, padding=1, ceil_mode=True),
+        lambda t: P.max_pool1d(t[0], 2, padding=1, dilation=2),
+        lambda t: P.avg_pool2d(t, 3, stride=2, padding=1, ceil_mode=True, count_include_pad=False),
+        lambda t: P.avg_pool2d(t, 2, stride=1, divisor_override=3),
+        lambda t: A.adaptive_avg_pool2d(t, (3, 2)),
+        lambda t: A.adaptive_max_pool2d(t, (3, 2)),
+    ],
+)
+def test_gradients_match_finite_differences(fn):
+    check_gradients(fn, [distinct((1, 2, 5, 4))])
+
+
+def test_gradients_match_finite_differences_in_3d():
+    volume = distinct((1, 1, 3, 3, 2))
+    check_gradients(lambda t: P.avg_pool3d(t, 2, stride=1, padding=1, count_include_pad=False), [volume])
+    check_gradients(lambda t: P.max_pool3d(t, 2, stride=1), [volume])
+
+
+X4 = np.zeros((1, 1, 4, 4), dtype=np.float32)
+ERRORS = [
+    (lambda: P.max_pool2d(X4, 0), r"max_pool2d: invalid value for argument `kernel_size`: expected positive integers, "
+     r"received 0 \(input shape \(1, 1, 4, 4\)\)"),
+    (lambda: P.max_pool2d(X4, 2, stride=(1, 0)), r"max_pool2d: .*`stride`: expected positive integers, "
+     r"received \(1, 0\)"),
+    (lambda: P.max_pool1d(X4[0], 2, dilation=0), r"max_pool1d: .*`dilation`: expected positive integers, received 0"),
+    (lambda: P.avg_pool2d(X4, 2, padding=-1), r"avg_pool2d: .*`padding`: expected integers >= 0, received -1"),
+    (lambda: P.max_pool2d(X4, 3, padding=2), r"max_pool2d: .*`padding`: expected at most half the kernel size, "
+     r"kernel_size // 2 = \(1, 1\), received 2 \(input shape \(1, 1, 4, 4\)\)"),
+    (lambda: P.max_pool2d(X4[0, 0], 2), r"max_pool2d: expected a 4-D or 3-D input .*received a 2-D input "
+     r"of shape \(4, 4\)"),
+    (lambda: P.max_pool2d(X4, 3, dilation=2), r"max_pool2d: .*`kernel_size`: expected a window that fits in the padded "
+     r"input \(the output size would be \(0, 0\)\), received 3 \(input shape \(1, 1, 4, 4\), padding \(0, 0\)"),
+    (lambda: P.avg_pool2d(X4, 2, divisor_override=0), r"avg_pool2d: .*`divisor_override`: expected None or a non-zero"),
+    (lambda: A.adaptive_avg_pool2d(X4, (0, 2)), r"adaptive_avg_pool2d: .*`output_size`: expected a positive integer .*"
+     r"received \(0, 2\) \(input shape \(1, 1, 4, 4\)\)"),
+    (lambda: A.adaptive_max_pool2d(X4, (2, 2, 2)), r"adaptive_max_pool2d: .*`output_size`.*received \(2, 2, 2\)"),
+    (lambda: A.adaptive_avg_pool3d(X4[0], 2), r"adaptive_avg_pool3d: expected a 5-D or 4-D input"),
+]
+
+
+@pytest.mark.parametrize("call, message", ERRORS)
+def test_bad_arguments_raise_value_errors_naming_op_argument_and_shape(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_functional_namespace_exports_pooling():
+    import convstack.nn.functional as F
+
+    for name in ["max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
+                 "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
+                 "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d"]:
+        assert callable(getattr(F, name)), name
