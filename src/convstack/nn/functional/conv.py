@@ -191,18 +191,19 @@ def _conv_transpose(op, dims, input, weight, bias, stride, padding, output_paddi
     input, weight = as_tensor(input), as_tensor(weight)
     bias = None if bias is None else as_tensor(bias)
     stride, dilation, kernel, context = _check_common(op, dims, input, weight, bias, stride, dilation, groups, True)
+    received_padding, received_output_padding = padding, output_padding
     padding = ntuple(padding, dims, op, "padding", context, minimum=0)
     output_padding = ntuple(output_padding, dims, op, "output_padding", context, minimum=0)
     if any(extra >= s and extra >= d for extra, s, d in zip(output_padding, stride, dilation)):
         expected = f"values smaller than the stride {stride} or the dilation {dilation}"
-        raise invalid(op, "output_padding", expected, output_padding, context)
+        raise invalid(op, "output_padding", expected, received_output_padding, context)
     out_sizes = tuple(
         (size - 1) * s - 2 * p + d * (k - 1) + extra + 1
         for size, k, s, p, d, extra in zip(input.shape[-dims:], kernel, stride, padding, dilation, output_padding)
     )
     if any(size < 1 for size in out_sizes):
         expected = "a padding that leaves a positive output size (in - 1) * stride - 2 * padding + dilation * (k - 1) "
-        raise invalid(op, "padding", expected + f"+ output_padding + 1, here {out_sizes}", padding, context)
+        raise invalid(op, "padding", expected + f"+ output_padding + 1, here {out_sizes}", received_padding, context)
     tensors = (input, weight) if bias is None else (input, weight, bias)
     options = dict(stride=stride, padding=padding, output_padding=output_padding, dilation=dilation, groups=groups)
     return ConvTransposeNd.apply(*tensors, **options)
