@@ -20,3 +20,24 @@ from convstack.nn.functional.pooling import (
     max_pool2d,
     max_pool3d,
 )
+from convstack.nn.functional.activation import (  # noqa: F401
+    elu,
+    gelu,
+    leaky_relu,
+    log_softmax,
+    relu,
+    sigmoid,
+    softmax,
+    tanh,
+)
+from convstack.nn.functional.dropout import dropout, dropout2d, dropout3d  # noqa: F401
+from convstack.nn.functional.linear import linear  # noqa: F401
+from convstack.nn.functional.loss import (  # noqa: F401
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    l1_loss,
+    mse_loss,
+    multi_margin_loss,
+    nll_loss,
+)
+from convstack.nn.functional.padding import pad  # noqa: F401
