@@ -139,6 +139,23 @@ def test_ties_go_to_first_maximum_in_window_order():
     np.testing.assert_array_equal(adaptive.numpy()[0, 0], [[0, 2], [8, 10]])
 
 
+def test_nan_wins_its_window_and_large_kernels_match_torch():
+    x = distinct((1, 2, 6, 6), np.float32)
+    x[0, 1, 2, 3] = np.nan
+    check_against_torch(
+        lambda t: P.max_pool2d(t, 3, stride=2, padding=1, return_indices=True),
+        lambda t: _tf().max_pool2d(t, 3, stride=2, padding=1, return_indices=True),
+        [x],
+        check_grad=False,
+    )
+    big = distinct((1, 2, 18, 17))  # 289 offsets per window: wider than the uint8 offset store
+    check_against_torch(
+        lambda t: P.max_pool2d(t, 17, stride=1, return_indices=True),
+        lambda t: _tf().max_pool2d(t, 17, stride=1, return_indices=True),
+        [big],
+    )
+
+
 def test_indices_are_int64():
     _, indices = P.max_pool3d(distinct((1, 1, 4, 4, 4)), 2, return_indices=True)
     _, adaptive = A.adaptive_max_pool1d(distinct((1, 2, 7)), 3, return_indices=True)

@@ -61,7 +61,7 @@ class _MaxPoolNd(Function):
         extra = kernels.ceil_extra_padding(sizes, kernel, stride, padding, dilation, out_sizes)
         padded = pad_spatial(x, [(p, p + e) for p, e in zip(padding, extra)], value=-float("inf"))
         windows = sliding_windows(padded, kernel, stride, dilation)  # (N, C, *O, *K)
-        output, self.arg = kernels.window_argmax(windows, len(kernel))  # (N, C, *O) each
+        output, self.arg = kernels.window_max_by_offsets(windows, len(kernel))  # (N, C, *O) each
         self.geometry = (padded.shape, kernel, stride, padding, dilation, sizes)
         if not return_indices:
             return output[0] if self.unbatched else output
@@ -92,7 +92,7 @@ class _AvgPoolNd(Function):
             divisor = kernels.average_divisor(sizes, out_sizes, kernel, stride, padding, count_include_pad, xp, x.dtype)
         else:
             divisor = xp.asarray(divisor_override, dtype=x.dtype)
-        output = windows.sum(axis=tuple(range(-spatial, 0))) / divisor  # (N, C, *O)
+        output = kernels.window_sum(windows, spatial) / divisor  # (N, C, *O)
         self.divisor, self.geometry = divisor, (padded.shape, kernel, stride, padding, sizes)
         return output[0] if self.unbatched else output
 
