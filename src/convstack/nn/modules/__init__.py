@@ -1,0 +1,35 @@
+"""Modules: ``Module``, ``Parameter``, the containers, and a layer for every functional op."""
+
+from convstack.nn.modules.activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from convstack.nn.modules.container import ModuleDict, ModuleList, Sequential
+from convstack.nn.modules.conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
+from convstack.nn.modules.dropout import Dropout, Dropout2d, Dropout3d
+from convstack.nn.modules.hooks import RemovableHandle
+from convstack.nn.modules.linear import Flatten, Identity, Linear, Unflatten
+from convstack.nn.modules.loss import BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, MultiMarginLoss, NLLLoss
+from convstack.nn.modules.module import IncompatibleKeys, Module
+from convstack.nn.modules.parameter import Parameter
+from convstack.nn.modules.pooling import (
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AdaptiveAvgPool3d,
+    AdaptiveMaxPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    AvgPool3d,
+    MaxPool1d,
+    MaxPool2d,
+    MaxPool3d,
+)
+
+__all__ = [
+    "Module", "Parameter", "IncompatibleKeys", "RemovableHandle",
+    "Sequential", "ModuleList", "ModuleDict",
+    "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
+    "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
+    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool2d",
+    "Linear", "Identity", "Flatten", "Unflatten",
+    "ReLU", "LeakyReLU", "ELU", "GELU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
+    "Dropout", "Dropout2d", "Dropout3d",
+    "CrossEntropyLoss", "NLLLoss", "MultiMarginLoss", "MSELoss", "L1Loss", "BCEWithLogitsLoss",
+]

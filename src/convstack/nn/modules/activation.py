@@ -1,0 +1,144 @@
+"""Activation layers: each wraps one element-wise (or softmax) op of ``nn.functional``.
+
+``inplace`` is accepted, and shown by ``repr``, so that PyTorch model code ports
+unchanged; convstack always computes out of place (same values, same gradients).
+"""
+
+from __future__ import annotations
+
+from convstack.nn import functional as F
+from convstack.nn.modules._args import ArgumentCheck, Configurable
+from convstack.nn.modules.module import Module
+
+
+class ReLU(Configurable, Module):
+    """``max(0, x)``.
+
+    Examples:
+        >>> import convstack as cs
+        >>> cs.nn.ReLU()(cs.tensor([-1.0, 2.0]))
+        tensor([0., 2.])
+    """
+
+    _config_keys = ("inplace",)
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        check = ArgumentCheck("ReLU")
+        self.inplace = check.boolean("inplace", inplace)
+        check.done()
+
+    def forward(self, input):
+        return F.relu(input)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
+
+
+class LeakyReLU(Configurable, Module):
+    """``x`` for ``x >= 0``, ``negative_slope * x`` otherwise (Maas et al. 2013)."""
+
+    _config_keys = ("negative_slope", "inplace")
+
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
+        super().__init__()
+        check = ArgumentCheck("LeakyReLU")
+        self.negative_slope = check.number("negative_slope", negative_slope)
+        self.inplace = check.boolean("inplace", inplace)
+        check.done()
+
+    def forward(self, input):
+        return F.leaky_relu(input, self.negative_slope)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
+
+
+class ELU(Configurable, Module):
+    """``x`` for ``x > 0``, ``alpha * (exp(x) - 1)`` otherwise (Clevert et al. 2016)."""
+
+    _config_keys = ("alpha", "inplace")
+
+    def __init__(self, alpha: float = 1.0, inplace: bool = False):
+        super().__init__()
+        check = ArgumentCheck("ELU")
+        self.alpha = check.number("alpha", alpha)
+        self.inplace = check.boolean("inplace", inplace)
+        check.done()
+
+    def forward(self, input):
+        return F.elu(input, self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
+
+
+class GELU(Configurable, Module):
+    """``x * Phi(x)`` (Hendrycks & Gimpel 2016); ``approximate='tanh'`` uses the tanh formula."""
+
+    _config_keys = ("approximate",)
+
+    def __init__(self, approximate: str = "none"):
+        super().__init__()
+        check = ArgumentCheck("GELU")
+        self.approximate = check.choice("approximate", approximate, ("none", "tanh"))
+        check.done()
+
+    def forward(self, input):
+        return F.gelu(input, approximate=self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
+
+
+class Sigmoid(Configurable, Module):
+    """``1 / (1 + exp(-x))``."""
+
+    def forward(self, input):
+        return F.sigmoid(input)
+
+
+class Tanh(Configurable, Module):
+    """``tanh(x)``."""
+
+    def forward(self, input):
+        return F.tanh(input)
+
+
+class _SoftmaxBase(Configurable, Module):
+    _config_keys = ("dim",)
+
+    def __init__(self, dim: int | None = None):
+        super().__init__()
+        check = ArgumentCheck(type(self).__name__)
+        self.dim = None if dim is None else check.integer("dim", dim)
+        check.done()
+
+    def _dim(self, input) -> int:
+        # dim=None: PyTorch's legacy choice, dim 0 for 0-, 1- and 3-D inputs, else dim 1.
+        if self.dim is not None:
+            return self.dim
+        return 0 if input.ndim in (0, 1, 3) else 1
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class Softmax(_SoftmaxBase):
+    """``exp(x_i) / sum_j exp(x_j)`` along ``dim``: each slice sums to 1.
+
+    Examples:
+        >>> import convstack as cs
+        >>> cs.nn.Softmax(dim=1)(cs.zeros(1, 4))
+        tensor([[0.25, 0.25, 0.25, 0.25]])
+    """
+
+    def forward(self, input):
+        return F.softmax(input, self._dim(input))
+
+
+class LogSoftmax(_SoftmaxBase):
+    """``x_i - log(sum_j exp(x_j))`` along ``dim`` (pairs with ``NLLLoss``)."""
+
+    def forward(self, input):
+        return F.log_softmax(input, self._dim(input))

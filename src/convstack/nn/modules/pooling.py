@@ -1,0 +1,286 @@
+"""Pooling layers: max, average and adaptive pooling in 1, 2 and 3 spatial dimensions.
+
+Arguments are normalised into tuples once, in the constructor; ``repr`` prints
+them as PyTorch does (``MaxPool2d(kernel_size=2, stride=2, ...)``).
+"""
+
+from __future__ import annotations
+
+from convstack.nn import functional as F
+from convstack.nn.modules._args import ArgumentCheck, Configurable, compact
+from convstack.nn.modules.module import Module
+
+
+def _check_window(check: ArgumentCheck, n: int, kernel_size, stride, padding, dilation=1):
+    """Normalised (kernel_size, stride, padding, dilation); ``stride=None`` means ``kernel_size``."""
+    kernel = check.ints("kernel_size", kernel_size, n)
+    stride = kernel if stride is None else check.ints("stride", stride, n)
+    padding_tuple = check.ints("padding", padding, n, minimum=0)
+    dilation = check.ints("dilation", dilation, n)
+    if kernel and padding_tuple and dilation:
+        # Padding beyond half the window would make windows that see only padding.
+        if any(2 * p > d * (k - 1) + 1 for p, k, d in zip(padding_tuple, kernel, dilation)):
+            check.fail("padding", f"at most half the (dilated) kernel size {kernel}", padding)
+    return kernel, stride, padding_tuple, dilation
+
+
+def _check_output_size(check: ArgumentCheck, n: int, output_size):
+    """``output_size`` as an n-tuple of positive ints or None (None keeps that input size)."""
+    sizes = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size,) * n
+    if len(sizes) == 1:
+        sizes = sizes * n
+    valid = len(sizes) == n and all(
+        s is None or (isinstance(s, int) and not isinstance(s, bool) and s >= 1) for s in sizes
+    )
+    if not valid:
+        check.fail("output_size", f"a positive integer or a tuple of {n} positive integers or None", output_size)
+    return sizes
+
+
+class _MaxPoolNd(Configurable, Module):
+    _spatial_dims: int
+    _config_keys = ("kernel_size", "stride", "padding", "dilation", "return_indices", "ceil_mode")
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices: bool = False,
+                 ceil_mode: bool = False):
+        super().__init__()
+        check = ArgumentCheck(type(self).__name__)
+        self.kernel_size, self.stride, self.padding, self.dilation = _check_window(
+            check, self._spatial_dims, kernel_size, stride, padding, dilation
+        )
+        self.return_indices = check.boolean("return_indices", return_indices)
+        self.ceil_mode = check.boolean("ceil_mode", ceil_mode)
+        check.done()
+
+    def extra_repr(self) -> str:
+        return (
+            f"kernel_size={compact(self.kernel_size)}, stride={compact(self.stride)}, "
+            f"padding={compact(self.padding)}, dilation={compact(self.dilation)}, ceil_mode={self.ceil_mode}"
+        )
+
+
+class MaxPool1d(_MaxPoolNd):
+    """Max over sliding windows of ``(N, C, L)``.
+
+    Args:
+        kernel_size: window size; stride: step (default ``kernel_size``); padding: implicit
+        ``-inf`` padding on both sides (at most half the window); dilation: spacing of window
+        elements; return_indices: also return the flat argmax positions (for ``MaxUnpool``);
+        ceil_mode: round the output size up instead of down.
+
+    Shape:
+        ``L_out = floor((L_in + 2 * padding - dilation * (kernel_size - 1) - 1) / stride + 1)``
+        (ceil with ``ceil_mode``).
+
+    Examples:
+        >>> import convstack as cs
+        >>> cs.nn.MaxPool1d(2)(cs.randn(1, 3, 8)).shape
+        (1, 3, 4)
+    """
+
+    _spatial_dims = 1
+
+    def forward(self, input):
+        return F.max_pool1d(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                            self.return_indices)
+
+
+class MaxPool2d(_MaxPoolNd):
+    """Max over sliding windows of ``(N, C, H, W)``; args and output size per dim as ``MaxPool1d``.
+
+    Examples:
+        >>> import convstack as cs
+        >>> cs.nn.MaxPool2d(2)(cs.randn(1, 6, 28, 28)).shape
+        (1, 6, 14, 14)
+    """
+
+    _spatial_dims = 2
+
+    def forward(self, input):
+        return F.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                            self.return_indices)
+
+
+class MaxPool3d(_MaxPoolNd):
+    """Max over sliding windows of ``(N, C, D, H, W)``; args and output size per dim as ``MaxPool1d``.
+
+    Examples:
+        >>> import convstack as cs
+        >>> cs.nn.MaxPool3d(2)(cs.randn(1, 2, 4, 4, 4)).shape
+        (1, 2, 2, 2, 2)
+    """
+
+    _spatial_dims = 3
+
+    def forward(self, input):
+        return F.max_pool3d(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                            self.return_indices)
+
+
+class _AvgPoolNd(Configurable, Module):
+    _spatial_dims: int
+    _config_keys = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override")
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True,
+                 divisor_override: int | None = None):
+        super().__init__()
+        check = ArgumentCheck(type(self).__name__)
+        self.kernel_size, self.stride, self.padding, _ = _check_window(
+            check, self._spatial_dims, kernel_size, stride, padding
+        )
+        self.ceil_mode = check.boolean("ceil_mode", ceil_mode)
+        self.count_include_pad = check.boolean("count_include_pad", count_include_pad)
+        self.divisor_override = None if divisor_override is None else check.positive_int(
+            "divisor_override", divisor_override
+        )
+        check.done()
+
+    def extra_repr(self) -> str:
+        kernel, stride, padding = compact(self.kernel_size), compact(self.stride), compact(self.padding)
+        return f"kernel_size={kernel}, stride={stride}, padding={padding}"
+
+
+class AvgPool1d(_AvgPoolNd):
+    """Mean over sliding windows of ``(N, C, L)``.
+
+    ``count_include_pad``: whether zero padding counts in each window's divisor.
+
+    Shape:
+        ``L_out = floor((L_in + 2 * padding - kernel_size) / stride + 1)`` (ceil with ``ceil_mode``).
+
+    Examples:
+        >>> import convstack as cs
+        >>> cs.nn.AvgPool1d(3, stride=2)(cs.randn(1, 2, 9)).shape
+        (1, 2, 4)
+    """
+
+    _spatial_dims = 1
+    _config_keys = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad")
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True):
+        super().__init__(kernel_size, stride, padding, ceil_mode, count_include_pad)
+
+    def forward(self, input):
+        return F.avg_pool1d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
+
+    def extra_repr(self) -> str:
+        # PyTorch prints AvgPool1d's arguments as the 1-tuples it stores.
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AvgPool2d(_AvgPoolNd):
+    """Mean over sliding windows of ``(N, C, H, W)``; output size per dim as ``AvgPool1d``.
+
+    ``divisor_override``: divide each window's sum by this instead of the window size.
+
+    Examples:
+        >>> import convstack as cs
+        >>> cs.nn.AvgPool2d(2)(cs.randn(1, 3, 8, 8)).shape
+        (1, 3, 4, 4)
+    """
+
+    _spatial_dims = 2
+
+    def forward(self, input):
+        return F.avg_pool2d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
+                            self.divisor_override)
+
+
+class AvgPool3d(_AvgPoolNd):
+    """Mean over sliding windows of ``(N, C, D, H, W)``; output size per dim as ``AvgPool1d``.
+
+    Examples:
+        >>> import convstack as cs
+        >>> cs.nn.AvgPool3d(2)(cs.randn(1, 1, 4, 4, 4)).shape
+        (1, 1, 2, 2, 2)
+    """
+
+    _spatial_dims = 3
+
+    def forward(self, input):
+        return F.avg_pool3d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
+                            self.divisor_override)
+
+
+class _AdaptivePoolNd(Configurable, Module):
+    """Pooling to a fixed output size: window ``i`` spans ``[floor(i * in / out), ceil((i + 1) * in / out))``."""
+
+    _spatial_dims: int
+    _config_keys = ("output_size",)
+
+    def __init__(self, output_size):
+        super().__init__()
+        check = ArgumentCheck(type(self).__name__)
+        self.output_size = _check_output_size(check, self._spatial_dims, output_size)
+        check.done()
+
+    def extra_repr(self) -> str:
+        return f"output_size={compact(self.output_size)}"
+
+
+class AdaptiveAvgPool1d(_AdaptivePoolNd):
+    """Mean-pool ``(N, C, L)`` to ``(N, C, output_size)`` whatever ``L`` is.
+
+    Examples:
+        >>> import convstack as cs
+        >>> cs.nn.AdaptiveAvgPool1d(4)(cs.randn(1, 2, 10)).shape
+        (1, 2, 4)
+    """
+
+    _spatial_dims = 1
+
+    def forward(self, input):
+        return F.adaptive_avg_pool1d(input, self.output_size)
+
+
+class AdaptiveAvgPool2d(_AdaptivePoolNd):
+    """Mean-pool ``(N, C, H, W)`` to ``(N, C, *output_size)``; ``(1, 1)`` is global average pooling.
+
+    Examples:
+        >>> import convstack as cs
+        >>> cs.nn.AdaptiveAvgPool2d((1, 1))(cs.randn(2, 8, 7, 5)).shape
+        (2, 8, 1, 1)
+    """
+
+    _spatial_dims = 2
+
+    def forward(self, input):
+        return F.adaptive_avg_pool2d(input, self.output_size)
+
+
+class AdaptiveAvgPool3d(_AdaptivePoolNd):
+    """Mean-pool ``(N, C, D, H, W)`` to ``(N, C, *output_size)``.
+
+    Examples:
+        >>> import convstack as cs
+        >>> cs.nn.AdaptiveAvgPool3d(1)(cs.randn(1, 2, 3, 4, 5)).shape
+        (1, 2, 1, 1, 1)
+    """
+
+    _spatial_dims = 3
+
+    def forward(self, input):
+        return F.adaptive_avg_pool3d(input, self.output_size)
+
+
+class AdaptiveMaxPool2d(_AdaptivePoolNd):
+    """Max-pool ``(N, C, H, W)`` to ``(N, C, *output_size)``; ``return_indices`` also returns argmax positions.
+
+    Examples:
+        >>> import convstack as cs
+        >>> cs.nn.AdaptiveMaxPool2d(2)(cs.randn(1, 3, 7, 7)).shape
+        (1, 3, 2, 2)
+    """
+
+    _spatial_dims = 2
+    _config_keys = ("output_size", "return_indices")
+
+    def __init__(self, output_size, return_indices: bool = False):
+        Module.__init__(self)
+        check = ArgumentCheck(type(self).__name__)
+        self.output_size = _check_output_size(check, self._spatial_dims, output_size)
+        self.return_indices = check.boolean("return_indices", return_indices)
+        check.done()
+
+    def forward(self, input):
+        return F.adaptive_max_pool2d(input, self.output_size, self.return_indices)
