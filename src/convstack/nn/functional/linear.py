@@ -57,8 +57,8 @@ def linear(input, weight, bias=None) -> Tensor:
         )
     tensors = (input, weight) if bias is None else (input, weight, as_tensor(bias))
     if any(t.dtype != input.dtype for t in tensors):
-        dtypes = ", ".join(str(t.dtype) for t in tensors)
-        raise TypeError(f"linear: input, weight and bias must share one dtype, received {dtypes}")
+        dtypes = ", ".join(f"{name} {t.dtype}" for name, t in zip(("input", "weight", "bias"), tensors))
+        raise TypeError(f"linear: expected one dtype for all arguments, received {dtypes}")
     if bias is None:
         return Linear.apply(input, weight)
     bias = tensors[2]
