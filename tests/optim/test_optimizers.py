@@ -265,3 +265,10 @@ def test_bad_params():
     leaf = cs.tensor([1.0], requires_grad=True)
     with pytest.raises(ValueError, match="non-leaf"):
         optim.SGD([leaf * 2], lr=0.1)
+
+
+def test_adamw_stays_decoupled_after_loading_adam_state():
+    _, adam = run_convstack("Adam", {"lr": 0.01}, steps=2)
+    adamw = optim.AdamW([cs.tensor(a, requires_grad=True) for a in make_params()])
+    adamw.load_state_dict(adam.state_dict())
+    assert all(group["decoupled_weight_decay"] for group in adamw.param_groups)
