@@ -11,7 +11,6 @@ backward-data is the convolution's forward.
 from __future__ import annotations
 
 from convstack.autograd import Function, is_grad_enabled
-from convstack.backend import get_array_module
 from convstack.nn.functional._utils import check_rank, invalid, ntuple, shape_context
 from convstack.nn.kernels import conv_gemm
 from convstack.nn.kernels.windows import pad_spatial
@@ -57,7 +56,7 @@ class ConvNd(Function):
             grad_padded = conv_gemm.backward_data(
                 grad, self.weight, self.padded_shape, self.stride, self.dilation, self.groups
             )
-            grad_input = _crop(grad_padded, self.padding)
+            grad_input = conv_gemm.contiguous_with_bias(_crop(grad_padded, self.padding))
             grad_input = grad_input[0] if self.unbatched else grad_input
         if needs[1]:
             grad_weight = conv_gemm.backward_weight(grad, self.cols, self.weight_shape, self.stride, self.groups)
@@ -70,7 +69,6 @@ class ConvTransposeNd(Function):
     """The adjoint of ``ConvNd``: (N, C_in, *S) with weight (C_in, C_out / groups, *K) -> (N, C_out, *S_out)."""
 
     def forward(self, x, weight, bias=None, *, stride, padding, output_padding, dilation, groups):
-        xp = get_array_module(x, weight)
         wants = [need and is_grad_enabled() for need in self.needs_input_grad]
         self.unbatched = x.ndim == weight.ndim - 1
         if self.unbatched:
@@ -83,10 +81,7 @@ class ConvTransposeNd(Function):
         pads = tuple((p, p) for p in padding)
         padded_shape = (x.shape[0], weight.shape[1] * groups) + tuple(o + 2 * p for o, p in zip(out_sizes, padding))
         out = _crop(conv_gemm.backward_data(x, weight, padded_shape, stride, dilation, groups), pads)
-        if bias is None:
-            out = xp.ascontiguousarray(out)
-        else:
-            out = out + bias.reshape((-1,) + (1,) * len(kernel))  # (N, C_out, *S_out)
+        out = conv_gemm.contiguous_with_bias(out, bias)  # (N, C_out, *S_out)
         self.x = x if wants[1] else None
         self.weight = weight if wants[0] else None
         self.weight_shape, self.in_sizes, self.pads = weight.shape, x.shape[2:], pads

@@ -53,15 +53,20 @@ def channel_major(array, groups):
 
 def batch_major(array, batch, out_sizes, bias=None):
     """(G, Og, N*L) -> a fresh contiguous (N, O, *out_sizes), adding ``bias`` (O,) in the same pass."""
-    xp = get_array_module(array)
     channels = array.shape[0] * array.shape[1]
     transposed = array.reshape(channels, batch, -1).transpose(1, 0, 2)  # (N, O, L) view
-    out = xp.empty(transposed.shape, dtype=array.dtype)
+    return contiguous_with_bias(transposed, bias).reshape((batch, channels) + tuple(out_sizes))
+
+
+def contiguous_with_bias(array, bias=None):
+    """A fresh C-contiguous copy of (N, C, *S) ``array``, plus ``bias`` (C,) in the same pass when given."""
+    xp = get_array_module(array)
+    out = xp.empty(array.shape, dtype=array.dtype)
     if bias is None:
-        out[...] = transposed
+        out[...] = array
     else:
-        xp.add(transposed, bias.reshape(channels, 1), out=out)
-    return out.reshape((batch, channels) + tuple(out_sizes))
+        xp.add(array, bias.reshape((-1,) + (1,) * (array.ndim - 2)), out=out)
+    return out
 
 
 def im2col(padded, kernel, stride, dilation, groups, out_sizes=None):
@@ -85,14 +90,20 @@ def im2col(padded, kernel, stride, dilation, groups, out_sizes=None):
 
 
 def col2im(cols, padded_shape, kernel, out_sizes, stride, dilation):
-    """The adjoint of ``im2col``: (G, Cg*prod(K), N*prod(O)) summed back into ``padded_shape`` (N, C, *S)."""
+    """The adjoint of ``im2col``: (G, Cg*prod(K), N*prod(O)) summed back into ``padded_shape`` (N, C, *S).
+
+    The result is an (N, C, *S) view of a channel-major (C, N, *S) array: scattering in
+    the columns' own (C, N) order reads and writes both in step (measured 27 ms against
+    36 ms for the benchmark layer's backward-data, the final transposing copy included).
+    """
     batch, channels = padded_shape[:2]
     spatial = len(kernel)
     blocks = cols.reshape((channels,) + tuple(kernel) + (batch,) + tuple(out_sizes))  # (C, *K, N, *O)
     out_axes = tuple(range(2 + spatial, 2 + 2 * spatial))
     kernel_axes = tuple(range(1, 1 + spatial))
-    windows = blocks.transpose((1 + spatial, 0) + out_axes + kernel_axes)  # (N, C, *O, *K) view
-    return scatter_windows(windows, padded_shape, stride, dilation)
+    windows = blocks.transpose((0, 1 + spatial) + out_axes + kernel_axes)  # (C, N, *O, *K) view
+    summed = scatter_windows(windows, (channels, batch) + tuple(padded_shape[2:]), stride, dilation)  # (C, N, *S)
+    return summed.swapaxes(0, 1)  # (N, C, *S) view
 
 
 def columns(padded, kernel, stride, dilation, groups, out_sizes=None):
@@ -129,7 +140,10 @@ def forward(padded, weight, stride, dilation, groups, bias=None, out_sizes=None)
 
 
 def backward_data(grad, weight, padded_shape, stride, dilation, groups):
-    """Gradient with respect to the padded input: ``grad`` (N, O, *O) -> ``padded_shape`` (N, C, *S)."""
+    """Gradient with respect to the padded input: ``grad`` (N, O, *O) -> ``padded_shape`` (N, C, *S).
+
+    The result may be a strided view (see ``col2im``); callers crop it and make it contiguous.
+    """
     xp = get_array_module(grad, weight)
     kernel = weight.shape[2:]
     batch, out_channels = grad.shape[:2]
