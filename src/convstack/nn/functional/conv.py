@@ -56,7 +56,7 @@ class ConvNd(Function):
             grad_padded = conv_gemm.backward_data(
                 grad, self.weight, self.padded_shape, self.stride, self.dilation, self.groups
             )
-            grad_input = conv_gemm.contiguous_with_bias(_crop(grad_padded, self.padding))
+            grad_input = conv_gemm.contiguous(_crop(grad_padded, self.padding))
             grad_input = grad_input[0] if self.unbatched else grad_input
         if needs[1]:
             grad_weight = conv_gemm.backward_weight(grad, self.cols, self.weight_shape, self.stride, self.groups)
@@ -81,7 +81,7 @@ class ConvTransposeNd(Function):
         pads = tuple((p, p) for p in padding)
         padded_shape = (x.shape[0], weight.shape[1] * groups) + tuple(o + 2 * p for o, p in zip(out_sizes, padding))
         out = _crop(conv_gemm.backward_data(x, weight, padded_shape, stride, dilation, groups), pads)
-        out = conv_gemm.contiguous_with_bias(out, bias)  # (N, C_out, *S_out)
+        out = conv_gemm.contiguous(out, bias)  # (N, C_out, *S_out)
         self.x = x if wants[1] else None
         self.weight = weight if wants[0] else None
         self.weight_shape, self.in_sizes, self.pads = weight.shape, x.shape[2:], pads

@@ -52,20 +52,19 @@ def channel_major(array, groups):
 
 
 def batch_major(array, batch, out_sizes, bias=None):
-    """(G, Og, N*L) -> a fresh contiguous (N, O, *out_sizes), adding ``bias`` (O,) in the same pass."""
+    """(G, Og, N*L) -> a contiguous (N, O, *out_sizes), adding ``bias`` (O,) in the same pass."""
     channels = array.shape[0] * array.shape[1]
     transposed = array.reshape(channels, batch, -1).transpose(1, 0, 2)  # (N, O, L) view
-    return contiguous_with_bias(transposed, bias).reshape((batch, channels) + tuple(out_sizes))
+    return contiguous(transposed, bias).reshape((batch, channels) + tuple(out_sizes))
 
 
-def contiguous_with_bias(array, bias=None):
-    """A fresh C-contiguous copy of (N, C, *S) ``array``, plus ``bias`` (C,) in the same pass when given."""
+def contiguous(array, bias=None):
+    """(N, C, *S) ``array`` made C-contiguous (copied only if it is not), plus ``bias`` (C,) in the same pass."""
     xp = get_array_module(array)
-    out = xp.empty(array.shape, dtype=array.dtype)
     if bias is None:
-        out[...] = array
-    else:
-        xp.add(array, bias.reshape((-1,) + (1,) * (array.ndim - 2)), out=out)
+        return xp.ascontiguousarray(array)
+    out = xp.empty(array.shape, dtype=array.dtype)
+    xp.add(array, bias.reshape((-1,) + (1,) * (array.ndim - 2)), out=out)
     return out
 
 
