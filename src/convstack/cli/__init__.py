@@ -1,0 +1,38 @@
+"""The ``convstack`` command: train | evaluate | predict | summary | lr-find."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from convstack.cli import evaluate_command, lr_find_command, predict_command, summary_command, train_command
+from convstack.cli.args import Parser
+
+COMMANDS = (train_command, evaluate_command, predict_command, summary_command, lr_find_command)
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="convstack", description="convstack: convolutional networks from first principles")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for command in COMMANDS:
+        command.add_parser(subparsers)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.run(args)
+    except (ValueError, OSError) as error:
+        # A user's mistake (a bad file, a wrong shape): one line, exit code 2, no traceback.
+        if os.environ.get("CONVSTACK_DEBUG"):
+            raise
+        print(f"convstack {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"convstack {args.command}: interrupted", file=sys.stderr)
+        return 130
