@@ -100,8 +100,11 @@ class Configurable:
         return {key: getattr(self, key) for key in self._config_keys}
 
 
-def compact(values):
-    """``(2, 2)`` as ``2`` and ``(2, 3)`` unchanged: how PyTorch prints pooling arguments."""
-    if isinstance(values, tuple) and values and all(v == values[0] for v in values):
-        return values[0]
-    return values
+def as_written(value):
+    """An argument as the user wrote it (lists as tuples), kept only for ``repr``.
+
+    PyTorch's pooling layers print their arguments unnormalised (``MaxPool2d(kernel_size=2, ...)``
+    but ``AdaptiveAvgPool2d(output_size=(1, 1))``); convstack normalises them into tuples
+    and keeps this copy so that ``repr`` still reads as PyTorch's.
+    """
+    return tuple(value) if isinstance(value, list) else value

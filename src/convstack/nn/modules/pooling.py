@@ -7,7 +7,7 @@ them as PyTorch does (``MaxPool2d(kernel_size=2, stride=2, ...)``).
 from __future__ import annotations
 
 from convstack.nn import functional as F
-from convstack.nn.modules._args import ArgumentCheck, Configurable, compact
+from convstack.nn.modules._args import ArgumentCheck, Configurable, as_written
 from convstack.nn.modules.module import Module
 
 
@@ -39,7 +39,6 @@ def _check_output_size(check: ArgumentCheck, n: int, output_size):
 
 class _MaxPoolNd(Configurable, Module):
     _spatial_dims: int
-    _config_keys = ("kernel_size", "stride", "padding", "dilation", "return_indices", "ceil_mode")
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices: bool = False,
                  ceil_mode: bool = False):
@@ -51,12 +50,15 @@ class _MaxPoolNd(Configurable, Module):
         self.return_indices = check.boolean("return_indices", return_indices)
         self.ceil_mode = check.boolean("ceil_mode", ceil_mode)
         check.done()
+        written = (kernel_size, kernel_size if stride is None else stride, padding, dilation)
+        self._written = dict(zip(("kernel_size", "stride", "padding", "dilation"), map(as_written, written)))
+
+    def get_config(self) -> dict:
+        return {**self._written, "return_indices": self.return_indices, "ceil_mode": self.ceil_mode}
 
     def extra_repr(self) -> str:
-        return (
-            f"kernel_size={compact(self.kernel_size)}, stride={compact(self.stride)}, "
-            f"padding={compact(self.padding)}, dilation={compact(self.dilation)}, ceil_mode={self.ceil_mode}"
-        )
+        written = ", ".join(f"{name}={value}" for name, value in self._written.items())
+        return f"{written}, ceil_mode={self.ceil_mode}"
 
 
 class MaxPool1d(_MaxPoolNd):
@@ -119,7 +121,6 @@ class MaxPool3d(_MaxPoolNd):
 
 class _AvgPoolNd(Configurable, Module):
     _spatial_dims: int
-    _config_keys = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override")
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True,
                  divisor_override: int | None = None):
@@ -134,10 +135,17 @@ class _AvgPoolNd(Configurable, Module):
             "divisor_override", divisor_override
         )
         check.done()
+        written = (kernel_size, kernel_size if stride is None else stride, padding)
+        self._written = dict(zip(("kernel_size", "stride", "padding"), map(as_written, written)))
+
+    def get_config(self) -> dict:
+        config = {**self._written, "ceil_mode": self.ceil_mode, "count_include_pad": self.count_include_pad}
+        if self._spatial_dims > 1:  # AvgPool1d has no divisor_override, as in PyTorch
+            config["divisor_override"] = self.divisor_override
+        return config
 
     def extra_repr(self) -> str:
-        kernel, stride, padding = compact(self.kernel_size), compact(self.stride), compact(self.padding)
-        return f"kernel_size={kernel}, stride={stride}, padding={padding}"
+        return ", ".join(f"{name}={value}" for name, value in self._written.items())
 
 
 class AvgPool1d(_AvgPoolNd):
@@ -155,7 +163,6 @@ class AvgPool1d(_AvgPoolNd):
     """
 
     _spatial_dims = 1
-    _config_keys = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad")
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True):
         super().__init__(kernel_size, stride, padding, ceil_mode, count_include_pad)
@@ -206,16 +213,19 @@ class _AdaptivePoolNd(Configurable, Module):
     """Pooling to a fixed output size: window ``i`` spans ``[floor(i * in / out), ceil((i + 1) * in / out))``."""
 
     _spatial_dims: int
-    _config_keys = ("output_size",)
 
     def __init__(self, output_size):
         super().__init__()
         check = ArgumentCheck(type(self).__name__)
         self.output_size = _check_output_size(check, self._spatial_dims, output_size)
         check.done()
+        self._written_size = as_written(output_size)
+
+    def get_config(self) -> dict:
+        return {"output_size": self._written_size}
 
     def extra_repr(self) -> str:
-        return f"output_size={compact(self.output_size)}"
+        return f"output_size={self._written_size}"
 
 
 class AdaptiveAvgPool1d(_AdaptivePoolNd):
@@ -273,7 +283,6 @@ class AdaptiveMaxPool2d(_AdaptivePoolNd):
     """
 
     _spatial_dims = 2
-    _config_keys = ("output_size", "return_indices")
 
     def __init__(self, output_size, return_indices: bool = False):
         Module.__init__(self)
@@ -281,6 +290,10 @@ class AdaptiveMaxPool2d(_AdaptivePoolNd):
         self.output_size = _check_output_size(check, self._spatial_dims, output_size)
         self.return_indices = check.boolean("return_indices", return_indices)
         check.done()
+        self._written_size = as_written(output_size)
+
+    def get_config(self) -> dict:
+        return {"output_size": self._written_size, "return_indices": self.return_indices}
 
     def forward(self, input):
         return F.adaptive_max_pool2d(input, self.output_size, self.return_indices)
