@@ -32,7 +32,7 @@ def _reduce(loss: Tensor, reduction: str, denominator=None) -> Tensor:
         return loss.sum()
     if denominator is None:
         return loss.mean()
-    return loss.sum() / Tensor._make(denominator)
+    return loss.sum() / Tensor._make(get_array_module(loss.data).asarray(denominator, dtype=loss.dtype))
 
 
 def _same_shape(op: str, input: Tensor, target: Tensor) -> None:
@@ -117,7 +117,7 @@ class MultiMarginLoss(Function):
         classes = xp.arange(x.shape[1])[None, :]
         self.one_hot = target[:, None] == classes  # (N, C)
         picked = xp.take_along_axis(x, target[:, None], axis=1)  # (N, 1)
-        self.hinge = xp.where(self.one_hot, 0, xp.maximum(margin - picked + x, 0))  # (N, C)
+        self.hinge = xp.maximum(margin - picked + x, 0) * ~self.one_hot  # (N, C), 0 at j == y
         self.scale, self.p = target_weight / x.shape[1], p
         powered = self.hinge if p == 1 else self.hinge * self.hinge
         return powered.sum(axis=1) * self.scale
