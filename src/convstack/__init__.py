@@ -29,6 +29,9 @@ from convstack.functions import abs, argmax, cat, clamp, exp, flatten, log, matm
 from convstack.random import default_generator, manual_seed
 from convstack.tensor import Tensor, as_tensor, tensor
 
+# Sub-packages: convstack.nn, .optim, .data, .models, .train, .io (imported after the core they build on).
+from convstack import nn, optim
+
 float32 = backend.numpy.float32
 float64 = backend.numpy.float64
 int64 = backend.numpy.int64
@@ -75,4 +78,6 @@ __all__ = [
     "float32",
     "float64",
     "int64",
+    "nn",
+    "optim",
 ]
