@@ -1,5 +1,7 @@
 """Activations and (log-)softmax: parity with PyTorch, finite differences, erf accuracy, errors."""
 
+import doctest
+import importlib
 import math
 import re
 
@@ -149,3 +151,9 @@ def test_errors(case):
 def test_integer_input_is_refused():
     with pytest.raises(TypeError, match="relu: expected a floating point input, received dtype int64"):
         F.relu(cs.tensor([1, 2]))
+
+
+def test_docstring_examples_run():
+    module = importlib.import_module("convstack.nn.functional.activation")
+    result = doctest.testmod(module, extraglobs={"cs": cs, "F": F}, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

@@ -1,5 +1,7 @@
 """dropout, dropout2d, dropout3d: statistics, determinism, scaling, gradients, errors."""
 
+import doctest
+import importlib
 import re
 
 import numpy as np
@@ -108,3 +110,9 @@ def test_errors(case):
     call, message = ERRORS[case]
     with pytest.raises(ValueError, match=re.escape(message)):
         call()
+
+
+def test_docstring_examples_run():
+    module = importlib.import_module("convstack.nn.functional.dropout")
+    result = doctest.testmod(module, extraglobs={"cs": cs, "F": F}, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

@@ -1,5 +1,7 @@
 """linear: parity with PyTorch over leading dimensions, finite differences, errors."""
 
+import doctest
+import importlib
 import re
 
 import numpy as np
@@ -64,3 +66,9 @@ def test_mixed_dtypes_are_refused():
     message = "linear: expected one dtype for all arguments, received input float32, weight float64"
     with pytest.raises(TypeError, match=message):
         F.linear(cs.zeros(2, 4), cs.zeros(3, 4, dtype=np.float64))
+
+
+def test_docstring_examples_run():
+    module = importlib.import_module("convstack.nn.functional.linear")
+    result = doctest.testmod(module, extraglobs={"cs": cs, "F": F}, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

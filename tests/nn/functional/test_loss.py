@@ -1,5 +1,7 @@
 """Losses against PyTorch (values and gradients, every reduction and option), finite differences, errors."""
 
+import doctest
+import importlib
 import re
 
 import numpy as np
@@ -275,3 +277,9 @@ def test_float_class_target_of_index_shape_is_refused():
         F.cross_entropy(cs.zeros(2, 3), cs.tensor([0.0, 1.0]))
     with pytest.raises(TypeError, match="nll_loss: expected integer class indices as target, received dtype float32"):
         F.nll_loss(cs.zeros(2, 3), cs.tensor([0.0, 1.0]))
+
+
+def test_docstring_examples_run():
+    module = importlib.import_module("convstack.nn.functional.loss")
+    result = doctest.testmod(module, extraglobs={"cs": cs, "F": F}, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

@@ -1,5 +1,7 @@
 """pad: the four modes against PyTorch (values and gradients), cropping, N-d, finite differences, errors."""
 
+import doctest
+import importlib
 import re
 
 import numpy as np
@@ -93,3 +95,9 @@ def test_errors(case):
     call, message = ERRORS[case]
     with pytest.raises(ValueError, match=re.escape(message)):
         call()
+
+
+def test_docstring_examples_run():
+    module = importlib.import_module("convstack.nn.functional.padding")
+    result = doctest.testmod(module, extraglobs={"cs": cs, "F": F}, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

@@ -9,6 +9,8 @@ with a scalar target.
 
 from __future__ import annotations
 
+import numpy
+
 from convstack.autograd import Function
 from convstack.backend import get_array_module
 from convstack.nn.functional._utils import invalid, shape_context
@@ -325,9 +327,8 @@ def _broadcast_option(op: str, name: str, value, input: Tensor):
     if value is None:
         return None
     array = as_tensor(value).data.astype(input.dtype, copy=False)
-    xp = get_array_module(array)
     try:
-        broadcast = xp.broadcast_shapes(array.shape, input.shape)
+        broadcast = numpy.broadcast_shapes(array.shape, input.shape)  # shape arithmetic only
     except ValueError:
         broadcast = None
     if broadcast != input.shape:
