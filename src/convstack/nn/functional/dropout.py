@@ -7,6 +7,8 @@ unchanged and evaluation needs no rescaling. The mask is drawn from
 
 from __future__ import annotations
 
+import numbers
+
 import numpy
 
 from convstack.autograd import Function
@@ -28,7 +30,7 @@ class Dropout(Function):
 
 
 def _check(op: str, p, generator) -> float:
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
+    if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= p <= 1.0:
         raise invalid(op, "p", "a probability in [0, 1]", p)
     if generator is not None and not isinstance(generator, numpy.random.Generator):
         raise invalid(op, "generator", "a numpy.random.Generator or None", generator)

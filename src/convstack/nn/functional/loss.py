@@ -9,6 +9,8 @@ with a scalar target.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy
 
 from convstack.autograd import Function
@@ -217,7 +219,7 @@ def cross_entropy(
     """
     input, target = as_tensor(input), as_tensor(target)
     _check_reduction("cross_entropy", reduction)
-    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) or not (
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real) or not (
         0.0 <= label_smoothing <= 1.0
     ):
         raise invalid("cross_entropy", "label_smoothing", "a float in [0, 1]", label_smoothing)
