@@ -41,3 +41,12 @@ from convstack.nn.functional.loss import (  # noqa: F401
     nll_loss,
 )
 from convstack.nn.functional.padding import pad  # noqa: F401
+from convstack.nn.functional.normalization import batch_norm, local_response_norm  # noqa: F401
+from convstack.nn.functional.upsample import interpolate, upsample  # noqa: F401
+from convstack.nn.functional.local import (  # noqa: F401
+    locally_connected1d,
+    locally_connected2d,
+    tiled_conv1d,
+    tiled_conv2d,
+)
+from convstack.nn.functional.maxout import maxout  # noqa: F401
