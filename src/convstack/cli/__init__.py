@@ -1,14 +1,21 @@
-"""The ``convstack`` command: train | evaluate | predict | summary | lr-find."""
+"""The ``convstack`` command: train | evaluate | predict | summary | lr-find | filter."""
 
 from __future__ import annotations
 
 import os
 import sys
 
-from convstack.cli import evaluate_command, lr_find_command, predict_command, summary_command, train_command
+from convstack.cli import (
+    evaluate_command,
+    filter_command,
+    lr_find_command,
+    predict_command,
+    summary_command,
+    train_command,
+)
 from convstack.cli.args import Parser
 
-COMMANDS = (train_command, evaluate_command, predict_command, summary_command, lr_find_command)
+COMMANDS = (train_command, evaluate_command, predict_command, summary_command, lr_find_command, filter_command)
 
 
 def build_parser() -> Parser:
