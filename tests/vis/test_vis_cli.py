@@ -84,7 +84,7 @@ def test_through_the_convstack_command(run_dir, tmp_path, capsys):
     checkpoint = str(run_dir / "best.ckpt")
     assert cli.main(["visualize", checkpoint, "--what", "filters", "--out", str(tmp_path)]) == 0
     assert capsys.readouterr().out.split() == [str(tmp_path / "filters.png"), str(tmp_path / "gabor.png")]
-    assert cli.main(["visualize", checkpoint, "--what", "maps", "--layer", "nope"]) == 2
+    assert cli.main(["visualize", checkpoint, "--what", "filters", "--layer", "nope"]) == 2
     error = capsys.readouterr().err
     assert error.startswith("convstack visualize: error: visualize: unknown layer name 'nope'")
     assert error.count("\n") == 1

@@ -2,6 +2,7 @@
 
 import base64
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -116,3 +117,19 @@ def test_report_for_a_model_without_convolutions(tmp_path):
     config = {"model": "mlp", "model_options": {"in_channels": 1, "input_size": 4}}
     page = write_report(tmp_path, model, config, HISTORY).read_text()
     assert "The model has no Conv2d layer" in page and "Total params: 51" in page and "Grad-CAM" not in page
+
+
+def test_report_notes_a_model_without_class_scores(tmp_path):
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU())  # dense output, e.g. a segmenter
+    images = np.zeros((2, 1, 6, 6), np.float32)
+    page = write_report(tmp_path, model, {}, HISTORY, None, images, sample_targets=[0, 1]).read_text()
+    assert "need class scores (N, K); the model gives shape (2, 2, 6, 6)" in page
+    assert "First-layer filters (0)" in page and "Total params: 20" in page
+
+
+def test_without_matplotlib_arrays_still_come_and_drawing_says_what_to_install(monkeypatch, tmp_path):
+    for name in ("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg"):
+        monkeypatch.setitem(sys.modules, name, None)  # as if matplotlib were not installed
+    assert training_curves(HISTORY)["loss"].tolist() == [0.9, 0.5]
+    with pytest.raises(ImportError, match=r"convstack.vis needs matplotlib.*pip install 'convstack\[vis\]'"):
+        training_curves(HISTORY, tmp_path / "curves.png")

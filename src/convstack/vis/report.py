@@ -170,7 +170,14 @@ def _sample_sections(model, sample_images, display_images, sample_targets, names
     batch, _ = as_batch(model, sample_images, "write_report")
     shown = to_numpy(display_images) if display_images is not None else batch
     with probing(model), no_grad():
-        predictions = to_numpy(model(Tensor(batch)).data).argmax(axis=1)
+        scores = to_numpy(model(Tensor(batch)).data)
+    if scores.ndim != 2:
+        return [
+            "<h2>Sample images</h2>",
+            f'<p class="note">Grad-CAM and mistakes need class scores (N, K); the model gives shape '
+            f"{html.escape(str(scores.shape))}.</p>",
+        ]
+    predictions = scores.argmax(axis=1)
 
     def label(index) -> str:
         return names[index] if 0 <= index < len(names) else str(index)
