@@ -1,4 +1,4 @@
-"""The ``convstack`` command: train | evaluate | predict | summary | lr-find | filter."""
+"""The ``convstack`` command: train | evaluate | predict | summary | lr-find | filter | visualize."""
 
 from __future__ import annotations
 
@@ -12,10 +12,19 @@ from convstack.cli import (
     predict_command,
     summary_command,
     train_command,
+    visualize_command,
 )
 from convstack.cli.args import Parser
 
-COMMANDS = (train_command, evaluate_command, predict_command, summary_command, lr_find_command, filter_command)
+COMMANDS = (
+    train_command,
+    evaluate_command,
+    predict_command,
+    summary_command,
+    lr_find_command,
+    filter_command,
+    visualize_command,
+)
 
 
 def build_parser() -> Parser:

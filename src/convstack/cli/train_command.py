@@ -20,6 +20,7 @@ from convstack.cli.common import (
     transform_for,
 )
 from convstack.train import Trainer, evaluate, format_confusion
+from convstack.vis import write_report
 
 
 def add_parser(subparsers):
@@ -128,6 +129,23 @@ def run(args) -> int:
         "seed": args.seed,
     }
     (out / "results.json").write_text(json.dumps(summary, indent=1))
+    sample_inputs, sample_targets = next(iter(data.DataLoader(test_set, batch_size=16)))
+    try:
+        report = write_report(
+            out,
+            model,
+            config,
+            trainer.history,
+            results,
+            sample_inputs.numpy(),
+            display_images=test_raw.images[:16],
+            sample_targets=sample_targets.numpy(),
+            class_names=classes,
+            metrics=summary,
+        )
+        print(f"report: {report}", file=sys.stderr)
+    except ImportError as error:  # matplotlib is an optional extra
+        print(f"convstack train: no report ({error})", file=sys.stderr)
     print(format_confusion(results["confusion"], classes))
     print(
         f"test accuracy {results['acc']:.2%} (top-5 {results['top5']:.2%}) after {trainer.epoch} epochs, "
