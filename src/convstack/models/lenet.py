@@ -55,6 +55,15 @@ class LeNet5(nn.Module):
         return self.classifier(self.features(x))
 
 
-def lenet5(num_classes: int = 10, in_channels: int = 1, input_size: int = 28) -> LeNet5:
-    """LeNet-5 (LeCun et al. 1998) with ReLU and max pooling; see ``LeNet5``."""
+def lenet5(num_classes: int = 10, in_channels: int = 1, input_size: int = 28, original: bool = False):
+    """LeNet-5 (LeCun et al. 1998) with ReLU and max pooling; see ``LeNet5``.
+
+    With ``original=True``, the 1998 paper's network instead (C3 connection table, scaled tanh,
+    trainable subsampling, linear output in place of the RBF layer); see
+    ``convstack.models.lenet_original.lenet5_original``.
+    """
+    if original:
+        from convstack.models.lenet_original import lenet5_original
+
+        return lenet5_original(num_classes=num_classes, in_channels=in_channels, input_size=input_size)
     return LeNet5(num_classes=num_classes, in_channels=in_channels, input_size=input_size)
