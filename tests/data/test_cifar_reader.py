@@ -44,33 +44,47 @@ def test_size_limit(tmp_path):
         read_cifar_batch(tmp_path / "big.bin", max_bytes=4000)
 
 
+@pytest.fixture(autouse=True)
+def _no_user_data(tmp_path, monkeypatch):
+    monkeypatch.delenv("CONVSTACK_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
 def test_cifar10_and_cifar100_folders(tmp_path, rng):
     folder = tmp_path / "cifar-10-batches-bin"
     folder.mkdir()
     for i in range(1, 6):
         (folder / f"data_batch_{i}.bin").write_bytes(_records([i, 9], rng)[0])
     (folder / "test_batch.bin").write_bytes(_records([7], rng)[0])
-    train = cifar10(tmp_path)
+    train = cifar10(root=tmp_path)
     assert len(train) == 10 and train.labels.tolist() == [1, 9, 2, 9, 3, 9, 4, 9, 5, 9]
     assert train.classes == CIFAR10_CLASSES and train[0][0].shape == (3, 32, 32)
-    assert len(cifar10(folder, "test")) == 1
+    assert len(cifar10("test", folder)) == 1 and train.source == str(folder)
     c100 = tmp_path / "c100"
     c100.mkdir()
     (c100 / "train.bin").write_bytes(_records([[4, 99], [19, 0]], rng, label_bytes=2)[0])
     (c100 / "test.bin").write_bytes(_records([[0, 1]], rng, label_bytes=2)[0])
-    assert cifar100(c100).labels.tolist() == [99, 0]
-    assert cifar100(c100, label="coarse").labels.tolist() == [4, 19]
+    assert cifar100(root=c100).labels.tolist() == [99, 0]
+    assert cifar100(root=c100, label="coarse").labels.tolist() == [4, 19]
     (c100 / "test.bin").write_bytes(_records([[20, 1]], rng, label_bytes=2)[0])
     with pytest.raises(DataFormatError, match="test.bin: record 0 has label 20, expected 0..19"):
-        cifar100(c100, "test")
+        cifar100("test", c100)
 
 
-def test_pickled_cifar_is_refused(tmp_path):
+def test_cifar_found_through_environment(tmp_path, rng, monkeypatch):
+    folder = tmp_path / "env" / "cifar10" / "cifar-10-batches-bin"
+    folder.mkdir(parents=True)
+    (folder / "test_batch.bin").write_bytes(_records([2, 3], rng)[0])
+    monkeypatch.setenv("CONVSTACK_DATA", str(tmp_path / "env"))
+    assert cifar10("test").source == str(folder)
+
+
+def test_pickled_cifar_is_refused_and_missing_is_explained(tmp_path):
     (tmp_path / "cifar-10-batches-py").mkdir()
     with pytest.raises(DataFormatError, match="pickled"):
-        cifar10(tmp_path)
-    with pytest.raises(FileNotFoundError, match="no CIFAR binary batches"):
-        cifar10(tmp_path / "cifar-10-batches-py")
+        cifar10(root=tmp_path)
+    with pytest.raises(FileNotFoundError, match="cifar10: no CIFAR binary files .test_batch.bin. in .*kriz/cifar"):
+        cifar10(root=tmp_path / "cifar-10-batches-py" / "x")
 
 
 @settings(max_examples=100, deadline=1000, suppress_health_check=[HealthCheck.function_scoped_fixture])

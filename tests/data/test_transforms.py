@@ -112,6 +112,12 @@ def test_channel_stats_matches_numpy_over_chunks_and_datasets(rng):
     np.testing.assert_allclose(gray[0], [scaled[:, 0].mean()], rtol=1e-6)
 
 
+def test_normalize_keeps_grayscale_shape():
+    out = Normalize(0.5, 0.25)(np.ones((3, 4), np.float32))
+    assert out.shape == (3, 4) and np.allclose(out, 2.0)
+    assert Normalize(0.5, 0.25).batch(np.ones((2, 3, 4), np.float32)).shape == (2, 3, 4)
+
+
 def test_normalize_errors():
     with pytest.raises(TypeError, match="put ToTensor"):
         Normalize(0.5, 0.5)(np.zeros((1, 2, 2), np.uint8))

@@ -71,15 +71,25 @@ def read_cifar_batch(path, label_bytes: int = 1, num_classes=(10,), max_bytes: i
     return images, labels
 
 
-def _batch_folder(root, marker: str, folder_name: str) -> Path:
-    root = Path(root)
-    for candidate in (root, root / folder_name):
-        if (candidate / marker).is_file():
-            return candidate
-    if (root / folder_name.replace("-bin", "-py")).exists() or (root / "data_batch_1").is_file():
-        raise DataFormatError(root, "this is the pickled (python) CIFAR format, which convstack never loads "
-                                    "(unpickling can run code); download the binary version")
-    raise FileNotFoundError(f"no CIFAR binary batches ({marker}) in {root} or {root / folder_name}")
+def _batch_folder(name: str, root, marker: str, folder_name: str) -> Path:
+    """The first searched folder (or its ``folder_name`` sub-folder) holding ``marker``."""
+    from convstack.data.finder import search_dirs  # the finder imports the datasets module too
+
+    places = search_dirs(name, root)
+    for place in places:
+        for candidate in (place, place / folder_name):
+            if (candidate / marker).is_file():
+                return candidate
+    for place in places:
+        pickled = place / folder_name.replace("-bin", "-py").replace("-binary", "-python")
+        if pickled.exists() or (place / "data_batch_1").is_file() or (place / "test").is_file():
+            raise DataFormatError(place, "this is the pickled (python) CIFAR format, which convstack never loads "
+                                         "(unpickling can run code); use the binary version")
+    searched = ", ".join(str(p) for p in places)
+    raise FileNotFoundError(
+        f"{name}: no CIFAR binary files ({marker}) in {searched} (or their {folder_name} sub-folders); "
+        f"download the binary version from https://www.cs.toronto.edu/~kriz/cifar.html and extract it there"
+    )
 
 
 def _load(folder: Path, names, label_bytes, num_classes, label_column):
@@ -91,24 +101,27 @@ def _load(folder: Path, names, label_bytes, num_classes, label_column):
     return numpy.concatenate(images), numpy.concatenate(labels).astype(numpy.int64)
 
 
-def cifar10(root, split: str = "train", transform=None) -> ImageArrayDataset:
-    """CIFAR-10 from the binary batches in ``root`` (or ``root/cifar-10-batches-bin``).
+def cifar10(split: str = "train", root=None, transform=None) -> ImageArrayDataset:
+    """CIFAR-10 from its binary batches (``data_batch_1.bin`` ... ``data_batch_5.bin``, ``test_batch.bin``).
+
+    Searched like Fashion-MNIST (``root``, ``$CONVSTACK_DATA``, ``~/.cache/convstack/cifar10``),
+    each folder directly and in its ``cifar-10-batches-bin`` sub-folder; never downloaded.
 
     Args:
-        root: the folder holding ``data_batch_1.bin`` ... ``data_batch_5.bin`` and ``test_batch.bin``.
         split: ``'train'`` (50,000 images) or ``'test'`` (10,000).
+        root: a folder searched first.
         transform: as ``ImageArrayDataset`` (default ``ToTensor()``: float32 (3, 32, 32)).
     """
     if split not in ("train", "test"):
         raise ValueError(f"cifar10: invalid value for argument `split`: expected 'train' or 'test', received {split!r}")
-    folder = _batch_folder(root, "test_batch.bin", "cifar-10-batches-bin")
+    folder = _batch_folder("cifar10", root, "test_batch.bin", "cifar-10-batches-bin")
     names = CIFAR10_TRAIN_FILES if split == "train" else CIFAR10_TEST_FILES
     images, labels = _load(folder, names, 1, (10,), 0)
     return ImageArrayDataset(images, labels, transform=transform, classes=CIFAR10_CLASSES, source=str(folder))
 
 
-def cifar100(root, split: str = "train", label: str = "fine", transform=None) -> ImageArrayDataset:
-    """CIFAR-100 from ``train.bin`` / ``test.bin`` in ``root`` (or ``root/cifar-100-binary``).
+def cifar100(split: str = "train", root=None, label: str = "fine", transform=None) -> ImageArrayDataset:
+    """CIFAR-100 from ``train.bin`` / ``test.bin``, searched like ``cifar10`` (sub-folder ``cifar-100-binary``).
 
     Args:
         label: ``'fine'`` (100 classes) or ``'coarse'`` (20 superclasses).
@@ -119,6 +132,6 @@ def cifar100(root, split: str = "train", label: str = "fine", transform=None) ->
     if label not in ("fine", "coarse"):
         raise ValueError(f"cifar100: invalid value for argument `label`: expected 'fine' or 'coarse', "
                          f"received {label!r}")
-    folder = _batch_folder(root, "test.bin", "cifar-100-binary")
+    folder = _batch_folder("cifar100", root, "test.bin", "cifar-100-binary")
     images, labels = _load(folder, (f"{split}.bin",), 2, (20, 100), 1 if label == "fine" else 0)
     return ImageArrayDataset(images, labels, transform=transform, source=str(folder))

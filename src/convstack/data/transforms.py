@@ -209,8 +209,9 @@ class Normalize(Transform):
             raise ValueError(
                 f"Normalize: {len(self.mean)} means for images with {channels} channels (shape {tuple(array.shape)})"
             )
-        mean = xp.asarray(self.mean, dtype=array.dtype).reshape(-1, 1, 1)  # (C, 1, 1)
-        scale = xp.asarray([1.0 / s for s in self.std], dtype=array.dtype).reshape(-1, 1, 1)
+        per_channel = (-1, 1, 1) if array.ndim - batched >= 3 else (-1, 1)  # (C, 1, 1), or (1, 1) for (H, W)
+        mean = xp.asarray(self.mean, dtype=array.dtype).reshape(per_channel)
+        scale = xp.asarray([1.0 / s for s in self.std], dtype=array.dtype).reshape(per_channel)
         return (array - mean) * scale
 
 
