@@ -8,6 +8,7 @@ import pytest
 
 import convstack as cs
 from convstack import models, nn
+from convstack.models.googlenet import INCEPTION
 
 torch = pytest.importorskip("torch")
 tnn = torch.nn
@@ -75,23 +76,44 @@ class TBasicBlock(tnn.Module):  # torchvision.models.resnet.BasicBlock
         return self.relu(self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x))))) + identity)
 
 
-class TResNet18(tnn.Module):
-    def __init__(self, classes=1000):
+class TBottleneck(tnn.Module):  # torchvision.models.resnet.Bottleneck (stride in the 3x3, "v1.5")
+    def __init__(self, inp, planes, stride=1, downsample=None):
         super().__init__()
-        self.conv1 = tnn.Conv2d(3, 64, 7, 2, 3, bias=False)
-        self.bn1 = tnn.BatchNorm2d(64)
+        self.conv1 = tnn.Conv2d(inp, planes, 1, bias=False)
+        self.bn1 = tnn.BatchNorm2d(planes)
+        self.conv2 = tnn.Conv2d(planes, planes, 3, stride, 1, bias=False)
+        self.bn2 = tnn.BatchNorm2d(planes)
+        self.conv3 = tnn.Conv2d(planes, planes * 4, 1, bias=False)
+        self.bn3 = tnn.BatchNorm2d(planes * 4)
+        self.relu = tnn.ReLU(inplace=True)
+        self.downsample = downsample
+
+    def forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x))))))
+        return self.relu(self.bn3(self.conv3(out)) + identity)
+
+
+class TResNet(tnn.Module):  # torchvision.models.ResNet, with the first stage's width as an option
+    def __init__(self, block=TBasicBlock, layers=(2, 2, 2, 2), classes=1000, width=64):
+        super().__init__()
+        expansion = 4 if block is TBottleneck else 1
+        self.conv1 = tnn.Conv2d(3, width, 7, 2, 3, bias=False)
+        self.bn1 = tnn.BatchNorm2d(width)
         self.relu = tnn.ReLU(inplace=True)
         self.maxpool = tnn.MaxPool2d(3, 2, 1)
-        inp = 64
-        for i, planes in enumerate((64, 128, 256, 512)):
-            stride = 1 if i == 0 else 2
-            down = None if stride == 1 else tnn.Sequential(tnn.Conv2d(inp, planes, 1, stride, bias=False),
-                                                             tnn.BatchNorm2d(planes))
-            setattr(self, f"layer{i + 1}", tnn.Sequential(TBasicBlock(inp, planes, stride, down),
-                                                          TBasicBlock(planes, planes)))
-            inp = planes
+        inp = width
+        for i, blocks in enumerate(layers):
+            planes, stride = width * 2 ** i, 1 if i == 0 else 2
+            down = None
+            if stride != 1 or inp != planes * expansion:
+                down = tnn.Sequential(tnn.Conv2d(inp, planes * expansion, 1, stride, bias=False),
+                                      tnn.BatchNorm2d(planes * expansion))
+            stage = [block(inp, planes, stride, down)] + [block(planes * expansion, planes) for _ in range(1, blocks)]
+            setattr(self, f"layer{i + 1}", tnn.Sequential(*stage))
+            inp = planes * expansion
         self.avgpool = tnn.AdaptiveAvgPool2d((1, 1))
-        self.fc = tnn.Linear(512, classes)
+        self.fc = tnn.Linear(inp, classes)
 
     def forward(self, x):
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
@@ -142,7 +164,7 @@ class TGoogLeNet(tnn.Module):  # torchvision.models.googlenet, transform_input=F
         self.conv2 = TBasicConv2d(64, 64, 1)
         self.conv3 = TBasicConv2d(64, 192, 3, padding=1)
         self.maxpool2 = tnn.MaxPool2d(3, 2, ceil_mode=True)
-        for name, spec in models.googlenet.__globals__["INCEPTION"].items():
+        for name, spec in INCEPTION.items():
             if name == "4a":
                 self.maxpool3 = tnn.MaxPool2d(3, 2, ceil_mode=True)
             if name == "5a":
@@ -225,6 +247,7 @@ def compare_with_twin(ours, theirs, x, labels, tolerance=1e-4):
     ours_state = ours.state_dict()
     assert list(ours_state) == list(theirs.state_dict())  # names and order are torchvision's
     theirs.load_state_dict({k: torch.tensor(np.array(v.numpy())) for k, v in ours_state.items()}, strict=True)
+    ours.load_state_dict(theirs.state_dict(), strict=True)  # and back: a torchvision state dict loads as is
 
     ours.eval(), theirs.eval()
     with cs.no_grad():
@@ -281,7 +304,14 @@ def report(name, diffs):
 def test_resnet18_matches_its_twin(rng):
     ours = models.resnet18(num_classes=10, input_size=64)  # the paper's 7x7/2 stem and max pool
     randomise_batch_norm(ours, rng)
-    report("resnet18", compare_with_twin(ours, TResNet18(10), *inputs((2, 3, 64, 64), 10, rng)))
+    report("resnet18", compare_with_twin(ours, TResNet(classes=10), *inputs((2, 3, 64, 64), 10, rng)))
+
+
+def test_resnet50_bottlenecks_match_their_twin(rng):
+    ours = models.resnet50(num_classes=10, input_size=64, width=8)  # a narrow ResNet-50: same names
+    randomise_batch_norm(ours, rng)
+    twin = TResNet(TBottleneck, (3, 4, 6, 3), classes=10, width=8)
+    report("resnet50 (width 8)", compare_with_twin(ours, twin, *inputs((2, 3, 64, 64), 10, rng)))
 
 
 def test_vgg11_bn_matches_its_twin(rng):
@@ -312,7 +342,8 @@ def test_unet_matches_its_twin(rng):
 
 
 @pytest.mark.parametrize("name, twin", [
-    ("resnet18", TResNet18), ("googlenet", lambda: TGoogLeNet(aux_logits=True)), ("alexnet", TAlexNet),
+    ("resnet18", TResNet), ("resnet50", lambda: TResNet(TBottleneck, (3, 4, 6, 3))),
+    ("googlenet", lambda: TGoogLeNet(aux_logits=True)), ("alexnet", TAlexNet),
     ("vgg11_bn", TVGG),
 ])
 def test_full_width_names_and_shapes_equal_torchvisions(name, twin):

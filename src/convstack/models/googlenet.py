@@ -6,7 +6,9 @@ torchvision's version and names, for weight exchange: every convolution is a ``B
 (convolution without bias -> ``BatchNorm2d(eps=0.001)`` -> ReLU; the paper predates batch
 norm), and branch 3 uses a 3x3 convolution where the paper has 5x5 (a known quirk of the
 torchvision port, kept so that its state dicts load with ``strict=True``). The two auxiliary
-classifiers (after inception4a and inception4d) are optional and off by default.
+classifiers (after inception4a and inception4d) are optional and off by default. torchvision's
+``transform_input`` (re-scaling ImageNet-normalised input for its ported weights) is not
+reproduced: feed inputs normalised the way the loaded weights expect.
 
 6,624,904 parameters for 1000 classes at 3x224x224 without auxiliary heads
 (13,004,888 with them).
