@@ -9,6 +9,7 @@ tensor([[2., 4.],
 """
 
 from convstack import backend
+from convstack.anomaly import AnomalyError, detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from convstack.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from convstack.factory import (
     arange,
@@ -46,6 +47,10 @@ __all__ = [
     "enable_grad",
     "is_grad_enabled",
     "set_grad_enabled",
+    "detect_anomaly",
+    "set_detect_anomaly",
+    "is_anomaly_enabled",
+    "AnomalyError",
     "manual_seed",
     "default_generator",
     "backend",

@@ -8,12 +8,17 @@ wraps the arrays in tensors and records the op in the graph when gradients are o
 ``backward()`` on a tensor sorts the graph topologically and walks it in reverse,
 as micrograd does, but iteratively so that deep networks do not hit Python's
 recursion limit.
+
+In anomaly mode (``convstack.detect_anomaly()``, see ``convstack.anomaly``) ``apply``
+checks every op's output and the graph walk every gradient an op returns for NaN and Inf.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
+
+from convstack import anomaly as _anomaly
 
 _state = threading.local()
 
@@ -75,6 +80,8 @@ class Function:
         extra = ()
         if isinstance(outputs, tuple):
             outputs, *extra = outputs
+        if _anomaly._enabled:
+            _anomaly.check_forward(fn, [t.data for t in tensors], outputs)
         requires_grad = is_grad_enabled() and any(fn.needs_input_grad)
         result = Tensor._make(outputs, requires_grad=requires_grad, grad_fn=fn if requires_grad else None)
         if requires_grad:
@@ -152,6 +159,8 @@ def run_backward(root, gradient, retain_graph: bool = False) -> None:
                 raise RuntimeError(
                     f"{type(fn).__name__}.backward returned {len(input_grads)} gradients for {len(fn.inputs)} inputs"
                 )
+            if _anomaly._enabled:
+                _anomaly.check_backward(fn, grad, input_grads)
             for parent, parent_grad in zip(fn.inputs, input_grads):
                 if parent_grad is None or not parent.requires_grad:
                     continue

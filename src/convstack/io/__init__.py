@@ -3,9 +3,17 @@
 from convstack.io.checkpoint import (
     CheckpointError,
     load_checkpoint,
+    load_model_checkpoint,
     load_safetensors,
     save_checkpoint,
     save_safetensors,
 )
 
-__all__ = ["CheckpointError", "load_checkpoint", "load_safetensors", "save_checkpoint", "save_safetensors"]
+__all__ = [
+    "CheckpointError",
+    "load_checkpoint",
+    "load_model_checkpoint",
+    "load_safetensors",
+    "save_checkpoint",
+    "save_safetensors",
+]

@@ -139,6 +139,28 @@ def load_checkpoint(path) -> dict:
     return _join(structure, arrays, path)
 
 
+def load_model_checkpoint(path, model, strict: bool = True):
+    """Load the model weights in ``path`` into ``model``: all of them or, on any mismatch, none.
+
+    ``path`` is a training checkpoint (its ``"model"`` entry is used) or a plain state-dict
+    file. A file that does not fit the model (missing or unexpected keys, shape differences)
+    raises ``CheckpointError`` naming the file and every mismatch, with the model unchanged.
+    Returns the whole loaded state.
+    """
+    state = load_checkpoint(path)
+    weights = state["model"] if isinstance(state.get("model"), dict) else state
+    try:
+        model.load_state_dict(weights, strict=strict)
+    except (RuntimeError, TypeError, ValueError) as error:
+        raise CheckpointError(f"{path}: does not fit the model: {one_line(error)}") from error
+    return state
+
+
+def one_line(error) -> str:
+    """An error's (possibly multi-line) message on one line."""
+    return " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+
+
 def _split(value, key: str, arrays: dict):
     """Replace arrays in ``value`` by ``{"__array__": key}`` markers, collecting them in ``arrays``."""
     if hasattr(value, "data") and hasattr(value, "grad"):  # a Tensor or Parameter

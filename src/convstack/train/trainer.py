@@ -13,6 +13,8 @@ ends with the same weights, bit for bit, as an uninterrupted run.
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import math
 import time
 from pathlib import Path
@@ -20,8 +22,9 @@ from pathlib import Path
 import numpy
 
 from convstack import random as cs_random
+from convstack.anomaly import AnomalyError, detect_anomaly
 from convstack.autograd import no_grad
-from convstack.io.checkpoint import load_checkpoint, save_checkpoint
+from convstack.io.checkpoint import CheckpointError, load_checkpoint, one_line, save_checkpoint
 from convstack.train.callbacks import Callback, HistoryWriter, ProgressBar
 from convstack.train.metrics import confusion_matrix, topk_correct
 
@@ -44,6 +47,9 @@ class Trainer:
         grad_clip_norm: clip the global gradient norm to this value before each step.
         max_norm: renormalise each unit's incoming weights to at most this norm after each step.
         on_nonfinite: 'stop' raises ``NonFiniteLossError``; 'skip' skips that step.
+        detect_anomaly: train under ``convstack.detect_anomaly()``: the first op that produces
+            NaN or Inf, forward or backward, raises ``AnomalyError`` naming the op, the layer,
+            the epoch and the batch (slower; for debugging; ``on_nonfinite`` never sees the loss).
         progress: show a progress bar on stderr.
         config: JSON-serialisable description of the run (model name and options ...),
             stored in every checkpoint so the model can be rebuilt from it.
@@ -62,6 +68,7 @@ class Trainer:
         grad_clip_norm: float | None = None,
         max_norm: float | None = None,
         on_nonfinite: str = "stop",
+        detect_anomaly: bool = False,
         progress: bool = True,
         config: dict | None = None,
     ):
@@ -83,6 +90,8 @@ class Trainer:
         self.scheduler_interval = scheduler_interval
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.grad_clip_norm, self.max_norm, self.on_nonfinite = grad_clip_norm, max_norm, on_nonfinite
+        self.detect_anomaly = bool(detect_anomaly)
+        self._batch = 0
         self.config = dict(config or {})
         self.callbacks: list[Callback] = list(callbacks)
         if progress:
@@ -116,7 +125,11 @@ class Trainer:
         self.stop_training = False
         self._call("on_fit_start")
         while self.epoch < epochs and not self.stop_training:
-            logs = self._train_epoch(train_loader)
+            try:
+                with detect_anomaly() if self.detect_anomaly else contextlib.nullcontext():
+                    logs = self._train_epoch(train_loader)
+            except AnomalyError as error:
+                raise AnomalyError(f"at epoch {self.epoch + 1}, batch {self._batch + 1}: {error}") from None
             if val_loader is not None:
                 results = self.evaluate(val_loader)
                 logs.update({"val_loss": results["loss"], "val_acc": results["acc"], "val_top5": results["top5"]})
@@ -144,6 +157,7 @@ class Trainer:
         total_loss, correct, seen = 0.0, 0, 0
         batches = len(loader) if hasattr(loader, "__len__") else None
         for batch, (inputs, targets) in enumerate(loader):
+            self._batch = batch
             outputs = self.model(inputs)
             loss = self.loss_fn(outputs, targets)
             value = float(loss.item())
@@ -218,13 +232,36 @@ class Trainer:
         save_checkpoint(path, self.state_dict())
 
     def load(self, path, loader=None) -> None:
-        """Restore everything ``save`` wrote; the model is checked before anything is copied."""
+        """Restore everything ``save`` wrote: all of it, or nothing.
+
+        A checkpoint that does not fit (another model: missing or unexpected keys, shape
+        differences; another optimizer) raises ``CheckpointError`` naming the file and the
+        mismatch; the model is checked before anything is copied, and should a later part
+        not fit, the model, optimizer, scheduler and random state are put back as they were.
+        """
         state = load_checkpoint(path)
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.scheduler is not None and state.get("scheduler") is not None:
-            self.scheduler.load_state_dict(state["scheduler"])
-        cs_random.set_rng_state(state["rng"])
+        if not isinstance(state.get("model"), dict) or not isinstance(state.get("optimizer"), dict):
+            raise CheckpointError(f"{path}: not a training checkpoint (no model and optimizer state to resume from)")
+        backup = (
+            {key: value.data.copy() for key, value in self.model.state_dict().items()},
+            self.optimizer.state_dict(),
+            copy.deepcopy(self.scheduler.state_dict()) if self.scheduler is not None else None,
+            copy.deepcopy(cs_random.get_rng_state()),
+        )
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            if self.scheduler is not None and state.get("scheduler") is not None:
+                self.scheduler.load_state_dict(state["scheduler"])
+            cs_random.set_rng_state(state["rng"])
+            int(state["epoch"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as error:
+            self.model.load_state_dict(backup[0])
+            self.optimizer.load_state_dict(backup[1])
+            if self.scheduler is not None:
+                self.scheduler.load_state_dict(backup[2])
+            cs_random.set_rng_state(backup[3])
+            raise CheckpointError(f"{path}: does not fit this model and optimizer: {one_line(error)}") from error
         self.history = list(state.get("history") or [])
         self.epoch = int(state["epoch"])
         best = state.get("best_accuracy")

@@ -7,7 +7,7 @@ import numpy
 from convstack.nn import functional as F
 from convstack.nn import init
 from convstack.nn.modules._args import ArgumentCheck, Configurable
-from convstack.nn.modules.module import Module
+from convstack.nn.modules.module import Module, check_input_dtype, check_spatial_input
 from convstack.nn.modules.parameter import Parameter
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
@@ -115,6 +115,11 @@ class _ConvNd(Configurable, Module):
     def reset_parameters(self, generator=None) -> None:
         """PyTorch's default: ``kaiming_uniform_(weight, a=sqrt(5))``, bias U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
         init.default_reset_(self.weight, self.bias, generator)
+
+    def _check_input(self, input) -> None:
+        """Rank N+2 (or N+1 unbatched), ``in_channels`` channels, the weight's dtype (run by ``Module.__call__``)."""
+        check_spatial_input(input, self._spatial_dims, self.in_channels)
+        check_input_dtype(input, self.weight.dtype)
 
     def get_config(self) -> dict:
         config = {

@@ -7,7 +7,7 @@ import numpy
 from convstack.nn import functional as F
 from convstack.nn import init
 from convstack.nn.modules._args import ArgumentCheck, Configurable
-from convstack.nn.modules.module import Module
+from convstack.nn.modules.module import Module, check_input_dtype
 from convstack.nn.modules.parameter import Parameter
 
 
@@ -53,6 +53,19 @@ class Linear(Configurable, Module):
     def reset_parameters(self, generator=None) -> None:
         """PyTorch's default: ``kaiming_uniform_(weight, a=sqrt(5))``, bias U(-1/sqrt(in), 1/sqrt(in))."""
         init.default_reset_(self.weight, self.bias, generator)
+
+    def _check_input(self, input) -> None:
+        """At least 1-D, ``in_features`` in the last dimension, the weight's dtype (run by ``Module.__call__``)."""
+        shape = getattr(input, "shape", None)
+        if shape is None:
+            return
+        if len(shape) == 0 or shape[-1] != self.in_features:
+            received = f"{shape[-1]}" if len(shape) else "a 0-D input"
+            raise ValueError(
+                f"expected input with {self.in_features} features in its last dimension, got {received} "
+                f"(input shape {tuple(shape)})"
+            )
+        check_input_dtype(input, self.weight.dtype)
 
     def forward(self, input):
         return F.linear(input, self.weight, self.bias)

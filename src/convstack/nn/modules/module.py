@@ -4,13 +4,20 @@ A module owns parameters, buffers and submodules, registered by plain attribute
 assignment (``self.conv1 = Conv2d(...)``), and walks them recursively with
 PyTorch's dotted names (``features.0.weight``). ``training`` is a per-module
 attribute, set down the tree by ``train()``/``eval()``; no global mode flag exists.
+
+Layers that take a tensor of a known layout define ``_check_input(input)``, raising
+``ValueError`` (or ``TypeError`` for a dtype) with the expected and received shapes;
+``__call__`` runs it before ``forward`` and prefixes the layer's path in the model
+(``features.3 (Conv2d): expected input with 6 channels, got 3 ...``). Paths come from
+the stack of running calls kept in ``convstack.anomaly`` (computed only on an error or
+in anomaly mode).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict, namedtuple
 
-from convstack import backend
+from convstack import anomaly, backend
 from convstack.autograd import is_grad_enabled
 from convstack.nn.modules.hooks import BackwardHookCall, RemovableHandle
 from convstack.nn.modules.parameter import Parameter
@@ -29,6 +36,57 @@ class IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpect
         return super().__repr__()
 
     __str__ = __repr__
+
+
+def _name_the_layer(module, error) -> str:
+    """``error``'s message prefixed by the layer's path (``features.0 (Conv2d): ...``) instead of its type."""
+    message = str(error)
+    own = f"{type(module).__name__}: "
+    if message.startswith(own):
+        message = message[len(own) :]
+    return f"{anomaly.layer_name()}: {message}"
+
+
+def check_spatial_input(input, spatial_dims: int, channels: int | None = None) -> None:
+    """Refuse an input that is not ``(N, C, *spatial)`` or unbatched ``(C, *spatial)``, or has the wrong ``C``.
+
+    For layers over ``spatial_dims`` spatial dimensions (convolution, pooling, normalisation);
+    ``channels=None`` accepts any channel count. Inputs without a ``shape`` are left to ``forward``.
+    """
+    shape = getattr(input, "shape", None)
+    if shape is None:
+        return
+    shape = tuple(shape)
+    spatial = ("L",) if spatial_dims == 1 else ("D", "H", "W")[3 - spatial_dims :]
+    if len(shape) not in (spatial_dims + 1, spatial_dims + 2):
+        batched, unbatched = ", ".join(("N", "C", *spatial)), ", ".join(("C", *spatial))
+        raise ValueError(
+            f"expected a {spatial_dims + 2}-D input ({batched}) or a {spatial_dims + 1}-D unbatched input "
+            f"({unbatched}), got a {len(shape)}-D input of shape {shape}"
+        )
+    if channels is not None and shape[-spatial_dims - 1] != channels:
+        raise ValueError(
+            f"expected input with {channels} channel{'s' if channels != 1 else ''}, got {shape[-spatial_dims - 1]} "
+            f"(input shape {shape})"
+        )
+
+
+def check_input_dtype(input, dtype) -> None:
+    """Refuse an input whose dtype is not the layer's floating ``dtype`` (``TypeError``, saying how to convert)."""
+    received = getattr(input, "dtype", None)
+    if received is None or received == dtype:
+        return
+    shape = tuple(input.shape)
+    if received not in backend.FLOAT_DTYPES:
+        kind = "unsupported " if received not in backend.SUPPORTED_DTYPES else ""
+        raise TypeError(
+            f"expected a floating-point input of dtype {dtype} (the layer's), got {kind}dtype {received} "
+            f"(input shape {shape}); convert it with .float()"
+        )
+    raise TypeError(
+        f"expected an input of dtype {dtype} (the layer's), got {received} (input shape {shape}); "
+        f"convert the input with .to({dtype}) or the model with .to({received})"
+    )
 
 
 def _addindent(text: str, spaces: int) -> str:
@@ -349,11 +407,29 @@ class Module:
         self._backward_hooks[handle.id] = hook
         return handle
 
+    _check_input = None  # layers with a known input layout define _check_input(self, input)
+
     def __call__(self, *args, **kwargs):
+        stack = anomaly.call_stack()
+        stack.append([self, None])
+        try:
+            if anomaly._enabled:
+                anomaly.layer_name()  # work out this call's path now, while its parents are on the stack
+            return self._call(args, kwargs)
+        finally:
+            stack.pop()
+
+    def _call(self, args, kwargs):
         for hook in list(self._forward_pre_hooks.values()):
             replaced = hook(self, args)
             if replaced is not None:
                 args = replaced if isinstance(replaced, tuple) else (replaced,)
+        if self._check_input is not None and args:
+            try:
+                self._check_input(args[0])
+            except (ValueError, TypeError) as error:
+                kind = TypeError if isinstance(error, TypeError) else ValueError
+                raise kind(_name_the_layer(self, error)) from None
         backward_call = None
         if self._backward_hooks and is_grad_enabled():
             backward_call = BackwardHookCall(self, self._backward_hooks)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from convstack.nn import functional as F
 from convstack.nn.modules._args import ArgumentCheck, Configurable, as_written
-from convstack.nn.modules.module import Module
+from convstack.nn.modules.module import Module, check_spatial_input
 
 
 def _check_window(check: ArgumentCheck, n: int, kernel_size, stride, padding, dilation=1):
@@ -39,6 +39,10 @@ def _check_output_size(check: ArgumentCheck, n: int, output_size):
 
 class _MaxPoolNd(Configurable, Module):
     _spatial_dims: int
+
+    def _check_input(self, input) -> None:
+        """Rank N+2 (or N+1 unbatched), run by ``Module.__call__``."""
+        check_spatial_input(input, self._spatial_dims)
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices: bool = False,
                  ceil_mode: bool = False):
@@ -121,6 +125,10 @@ class MaxPool3d(_MaxPoolNd):
 
 class _AvgPoolNd(Configurable, Module):
     _spatial_dims: int
+
+    def _check_input(self, input) -> None:
+        """Rank N+2 (or N+1 unbatched), run by ``Module.__call__``."""
+        check_spatial_input(input, self._spatial_dims)
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True,
                  divisor_override: int | None = None):
@@ -220,6 +228,10 @@ class _AdaptivePoolNd(Configurable, Module):
         self.output_size = _check_output_size(check, self._spatial_dims, output_size)
         check.done()
         self._written_size = as_written(output_size)
+
+    def _check_input(self, input) -> None:
+        """Rank N+2 (or N+1 unbatched), run by ``Module.__call__``."""
+        check_spatial_input(input, self._spatial_dims)
 
     def get_config(self) -> dict:
         return {"output_size": self._written_size}
