@@ -10,6 +10,8 @@ integer and boolean tensors for indices and masks; anything else is refused.
 
 from __future__ import annotations
 
+import os
+
 import numpy
 
 try:  # CuPy is optional: the GPU backend stands in here when it is installed.
@@ -88,3 +90,106 @@ def check_dtype(dtype, where: str = "tensor"):
 
 def is_floating(dtype) -> bool:
     return numpy.dtype(dtype).kind == "f"
+
+
+# ----------------------------------------------------------------------------- memory bounds
+_memory_limit: int | None = None  # bytes; None: what the machine has available at the time of the check
+_ALWAYS_FITS = 64 * 2**20  # smaller buffers are never checked (no system call in the common case)
+
+
+def format_bytes(nbytes: float) -> str:
+    """``37.2 GiB``, ``512.0 MiB``, ``100 B``."""
+    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if nbytes >= size:
+            return f"{nbytes / size:.1f} {unit}"
+    return f"{int(nbytes)} B"
+
+
+def set_memory_limit(nbytes) -> None:
+    """Cap the size of one buffer an op may allocate (``None``: the machine's available memory).
+
+    Also read from the ``CONVSTACK_MEMORY_LIMIT`` environment variable (bytes, or with a
+    unit: ``8GiB``, ``512MiB``) when no limit was set here.
+    """
+    global _memory_limit
+    if nbytes is not None and (isinstance(nbytes, bool) or not isinstance(nbytes, (int, numpy.integer)) or nbytes < 1):
+        raise ValueError(
+            f"set_memory_limit: invalid value for argument `nbytes`: expected a positive integer or None, "
+            f"received {nbytes!r}"
+        )
+    _memory_limit = None if nbytes is None else int(nbytes)
+
+
+def _parse_bytes(text: str) -> int | None:
+    units = {"": 1, "B": 1, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40,
+             "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
+    text = text.strip().upper()
+    number = text.rstrip("KMGTIB")
+    try:
+        value = float(number) * units[text[len(number):].strip()]
+    except (ValueError, KeyError):
+        return None
+    return int(value) if value >= 1 else None
+
+
+def available_memory(xp=None) -> tuple[int | None, str]:
+    """``(bytes, where the number came from)``: free device memory for CuPy, else the host's available memory.
+
+    The host's figure is ``MemAvailable`` from ``/proc/meminfo`` (Linux), else free physical
+    pages from ``os.sysconf``; ``(None, ...)`` when neither is known.
+    """
+    if cupy is not None and xp is cupy:
+        free, _ = cupy.cuda.Device().mem_info
+        return int(free), "free GPU memory"
+    try:
+        with open("/proc/meminfo") as stream:
+            for line in stream:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024, "available memory"
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), "free physical memory"
+    except (AttributeError, ValueError, OSError):
+        return None, "unknown"
+
+
+def memory_limit(xp=None) -> tuple[int | None, str]:
+    """``(bytes, description)`` of the largest buffer ``check_allocation`` lets through."""
+    if _memory_limit is not None:
+        return _memory_limit, "the memory limit (convstack.backend.set_memory_limit)"
+    text = os.environ.get("CONVSTACK_MEMORY_LIMIT")
+    if text:
+        parsed = _parse_bytes(text)
+        if parsed is None:
+            raise ValueError(f"CONVSTACK_MEMORY_LIMIT: expected a size such as 8GiB or 1000000, received {text!r}")
+        return parsed, "the memory limit (CONVSTACK_MEMORY_LIMIT)"
+    return available_memory(xp)
+
+
+def check_allocation(nbytes, what: str, context: str = "", hint: str = "reduce the batch size or the input size",
+                     xp=None) -> None:
+    """Raise ``MemoryError`` before allocating ``nbytes`` for ``what`` if that cannot fit.
+
+    The message names the buffer, its size and the limit, e.g. ``conv2d: the im2col buffer
+    would need 37.2 GiB (input shape ..., weight shape ...), more than available memory
+    (11.8 GiB); reduce the batch size or the input size``. Buffers under 64 MiB are
+    never checked unless a smaller limit is set.
+
+    Args:
+        nbytes: the size of the buffer about to be allocated.
+        what: the op and the buffer, ``"conv2d: the im2col buffer"``.
+        context: the shapes that make it that big, ``"input shape (...), weight shape (...)"``.
+        hint: what the user can do about it.
+        xp: the array module the buffer will live in (CuPy: checked against free GPU memory).
+    """
+    nbytes = int(nbytes)
+    if nbytes <= _ALWAYS_FITS and (_memory_limit is None or nbytes <= _memory_limit):
+        return
+    limit, source = memory_limit(xp)
+    if limit is None or nbytes <= limit:
+        return
+    shapes = f" ({context})" if context else ""
+    raise MemoryError(
+        f"{what} would need {format_bytes(nbytes)}{shapes}, more than {source} ({format_bytes(limit)}); {hint}"
+    )
