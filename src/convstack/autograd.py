@@ -22,6 +22,10 @@ from convstack import anomaly as _anomaly
 
 _state = threading.local()
 
+# Opt-in op recorder (``convstack.io.onnx_export`` sets it while tracing one forward pass):
+# called as ``_recorder(fn, inputs, options, result)`` after every op; ``None`` costs one test per op.
+_recorder = None
+
 
 def is_grad_enabled() -> bool:
     """Whether ops record the graph (``False`` inside ``no_grad()``)."""
@@ -87,7 +91,9 @@ class Function:
         if requires_grad:
             fn.inputs = tensors
         if extra:
-            return (result, *(Tensor._make(e) for e in extra))
+            result = (result, *(Tensor._make(e) for e in extra))
+        if _recorder is not None:
+            _recorder(fn, tensors, options, result)
         return result
 
     def forward(self, *arrays, **options):  # pragma: no cover - abstract
