@@ -115,6 +115,7 @@ def test_lr_find_suggests_a_rate(tiny_fashion, tmp_path, capsys):
         (["summary", "lenet5", "--input-size", "28"], None),
         (["summary", "lenet5", "--input-size", "ax2"], "expected a shape like 1x28x28"),
         (["evaluate", "/nonexistent.ckpt"], "nonexistent.ckpt: cannot read"),
+        (["train", "--data-root", "/does/not/exist"], "--data-root /does/not/exist: no such folder"),
     ],
 )
 def test_user_mistakes_give_one_line_and_exit_code_2(argv, message, capsys):
@@ -128,6 +129,12 @@ def test_user_mistakes_give_one_line_and_exit_code_2(argv, message, capsys):
         return
     assert code == 2
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_data_root_without_the_dataset_is_refused(tmp_path, capsys):
+    assert main(["train", "--data-root", str(tmp_path), "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert f"--data-root {tmp_path}: the fashion-mnist train files are not there" in err
 
 
 def test_python_dash_m_and_help():

@@ -100,8 +100,6 @@ def test_a_checkpoint_is_not_code(tmp_path, capsys):
     assert "evil.ckpt" in err and not marker.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="cli/common.py load_run calls model.load_state_dict directly "
-                   "(a RuntimeError, not caught); io.load_model_checkpoint gives the one-line CheckpointError")
 def test_evaluate_a_checkpoint_whose_weights_do_not_fit_its_config(checkpoint, capsys):
     state = load_checkpoint(checkpoint)
     state["config"]["model_options"]["num_classes"] = 5

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy
 
 from convstack import data, models
-from convstack.io.checkpoint import load_checkpoint
+from convstack.io.checkpoint import load_checkpoint, load_model_checkpoint
 
 DATASETS = ("fashion-mnist", "mnist", "cifar10")
 
@@ -32,7 +32,12 @@ def model_type(text: str) -> str:
 
 
 def load_dataset(name: str, split: str, root=None, quiet: bool = False):
-    """The raw (uint8) dataset ``name`` for ``split``; says on stderr where it came from."""
+    """The raw (uint8) dataset ``name`` for ``split``; says on stderr where it came from.
+
+    A ``root`` the user names must exist and hold the dataset: nothing else is searched then.
+    """
+    if root is not None and not Path(root).is_dir():
+        raise ValueError(f"--data-root {root}: no such folder")
     if name == "fashion-mnist":
         dataset = data.fashion_mnist(split, root=root)
     elif name == "mnist":
@@ -44,9 +49,20 @@ def load_dataset(name: str, split: str, root=None, quiet: bool = False):
         dataset = data.ImageFolder(folder if folder.exists() else Path(name[len("folder:") :]))
     else:
         raise ValueError(f"unknown dataset {name!r}")
+    source = getattr(dataset, "source", None)
+    if root is not None and not _inside(source, root):
+        raise ValueError(f"--data-root {root}: the {name} {split} files are not there (found them in {source})")
     if not quiet:
         print(f"{name} {split}: {len(dataset):,} images from {getattr(dataset, 'source', 'unknown')}", file=sys.stderr)
     return dataset
+
+
+def _inside(source, root) -> bool:
+    """Whether the dataset's ``source`` path is ``root`` or lies under it."""
+    if source is None:
+        return False
+    source, root = Path(str(source)).resolve(), Path(root).resolve()
+    return source == root or root in source.parents
 
 
 def image_shape(dataset) -> tuple:
@@ -74,7 +90,7 @@ def load_run(checkpoint):
         raise ValueError(f"{checkpoint}: not a convstack training checkpoint (no model configuration)")
     config = state["config"]
     model = build_model(config)
-    model.load_state_dict(state["model"])
+    load_model_checkpoint(checkpoint, model)  # all weights or, with a clear error naming the file, none
     model.eval()
     return model, config
 
