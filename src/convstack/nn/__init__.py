@@ -10,8 +10,10 @@ from convstack.nn.modules import *  # noqa: F403 - the layers are this package's
 from convstack.nn.modules import __all__ as _module_names
 
 __all__ = ["functional", "init", *_module_names]
+from convstack.nn.modules.blocks import Concat, Residual  # noqa: E402
+from convstack.nn.modules.local import LocallyConnected1d, LocallyConnected2d, TiledConv1d, TiledConv2d  # noqa: E402
+from convstack.nn.modules.maxout import CrossChannelPool, Maxout  # noqa: E402
 from convstack.nn.modules.normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d, LocalResponseNorm  # noqa: E402
-from convstack.nn.modules.upsample import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d  # noqa: E402
 from convstack.nn.modules.padding import (  # noqa: E402
     CircularPad1d,
     CircularPad2d,
@@ -29,10 +31,8 @@ from convstack.nn.modules.padding import (  # noqa: E402
     ZeroPad2d,
     ZeroPad3d,
 )
-from convstack.nn.modules.local import LocallyConnected1d, LocallyConnected2d, TiledConv1d, TiledConv2d  # noqa: E402
-from convstack.nn.modules.maxout import CrossChannelPool, Maxout  # noqa: E402
-from convstack.nn.modules.blocks import Concat, Residual  # noqa: E402
 from convstack.nn.modules.partial_conv import PartialConv2d, lenet5_c3_table  # noqa: E402
+from convstack.nn.modules.upsample import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d  # noqa: E402
 
 __all__ += [
     "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LocalResponseNorm",

@@ -3,23 +3,6 @@
 Names, argument names and argument order follow ``torch.nn.functional``.
 One op family per file: conv, pooling, activation, linear, dropout, padding, loss.
 """
-from convstack.nn.functional.conv import conv1d, conv2d, conv3d, conv_transpose1d, conv_transpose2d, conv_transpose3d
-from convstack.nn.functional.adaptive_pooling import (
-    adaptive_avg_pool1d,
-    adaptive_avg_pool2d,
-    adaptive_avg_pool3d,
-    adaptive_max_pool1d,
-    adaptive_max_pool2d,
-    adaptive_max_pool3d,
-)
-from convstack.nn.functional.pooling import (
-    avg_pool1d,
-    avg_pool2d,
-    avg_pool3d,
-    max_pool1d,
-    max_pool2d,
-    max_pool3d,
-)
 from convstack.nn.functional.activation import (  # noqa: F401
     elu,
     gelu,
@@ -30,8 +13,23 @@ from convstack.nn.functional.activation import (  # noqa: F401
     softmax,
     tanh,
 )
+from convstack.nn.functional.adaptive_pooling import (
+    adaptive_avg_pool1d,
+    adaptive_avg_pool2d,
+    adaptive_avg_pool3d,
+    adaptive_max_pool1d,
+    adaptive_max_pool2d,
+    adaptive_max_pool3d,
+)
+from convstack.nn.functional.conv import conv1d, conv2d, conv3d, conv_transpose1d, conv_transpose2d, conv_transpose3d
 from convstack.nn.functional.dropout import dropout, dropout2d, dropout3d  # noqa: F401
 from convstack.nn.functional.linear import linear  # noqa: F401
+from convstack.nn.functional.local import (  # noqa: F401
+    locally_connected1d,
+    locally_connected2d,
+    tiled_conv1d,
+    tiled_conv2d,
+)
 from convstack.nn.functional.loss import (  # noqa: F401
     binary_cross_entropy_with_logits,
     cross_entropy,
@@ -40,13 +38,15 @@ from convstack.nn.functional.loss import (  # noqa: F401
     multi_margin_loss,
     nll_loss,
 )
-from convstack.nn.functional.padding import pad  # noqa: F401
-from convstack.nn.functional.normalization import batch_norm, local_response_norm  # noqa: F401
-from convstack.nn.functional.upsample import interpolate, upsample  # noqa: F401
-from convstack.nn.functional.local import (  # noqa: F401
-    locally_connected1d,
-    locally_connected2d,
-    tiled_conv1d,
-    tiled_conv2d,
-)
 from convstack.nn.functional.maxout import maxout  # noqa: F401
+from convstack.nn.functional.normalization import batch_norm, local_response_norm  # noqa: F401
+from convstack.nn.functional.padding import pad  # noqa: F401
+from convstack.nn.functional.pooling import (
+    avg_pool1d,
+    avg_pool2d,
+    avg_pool3d,
+    max_pool1d,
+    max_pool2d,
+    max_pool3d,
+)
+from convstack.nn.functional.upsample import interpolate, upsample  # noqa: F401
