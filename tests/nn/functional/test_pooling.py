@@ -156,6 +156,22 @@ def test_nan_wins_its_window_and_large_kernels_match_torch():
     )
 
 
+@pytest.mark.parametrize("spatial, kwargs", MAX_CASES)
+def test_max_pool_ties_route_gradient_like_torch_without_indices(spatial, kwargs):
+    """Few distinct values: most windows tie, and the one-dimension-at-a-time path must pick torch's winner."""
+    x = np.random.default_rng(2).integers(0, 3, (2, 3) + SIZES[spatial]).astype(np.float64)
+    name = f"max_pool{spatial}d"
+    check_against_torch(lambda t: getattr(P, name)(t, **kwargs), lambda t: getattr(_tf(), name)(t, **kwargs), [x])
+
+
+def test_max_pool_without_indices_lets_nan_win_and_routes_its_gradient():
+    x = distinct((1, 2, 6, 6), np.float32)
+    x[0, 1, 2, 3] = np.nan
+    check_against_torch(
+        lambda t: P.max_pool2d(t, 3, stride=2, padding=1), lambda t: _tf().max_pool2d(t, 3, stride=2, padding=1), [x]
+    )
+
+
 def test_indices_are_int64():
     _, indices = P.max_pool3d(distinct((1, 1, 4, 4, 4)), 2, return_indices=True)
     _, adaptive = A.adaptive_max_pool1d(distinct((1, 2, 7)), 3, return_indices=True)

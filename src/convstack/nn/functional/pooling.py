@@ -53,16 +53,27 @@ def _pool_geometry(op, shape, spatial, kernel_size, stride, padding, dilation, c
 
 
 class _MaxPoolNd(Function):
-    """Max pooling: forward takes the first maximum of each window, backward routes gradient to it."""
+    """Max pooling: forward takes the first maximum of each window, backward routes gradient to it.
+
+    Without ``return_indices`` the windows are reduced one dimension at a time
+    (``kernels.separable_max``); with it, or when a NaN reaches the output, offset by
+    offset over the whole window, which yields flat offsets for PyTorch's indices.
+    """
 
     def forward(self, x, *, kernel, stride, padding, dilation, out_sizes, return_indices):
+        xp = get_array_module(x)
         x, self.unbatched = add_batch(x, len(kernel))
         sizes = x.shape[2:]
         extra = kernels.ceil_extra_padding(sizes, kernel, stride, padding, dilation, out_sizes)
         padded = pad_spatial(x, [(p, p + e) for p, e in zip(padding, extra)], value=-float("inf"))
-        windows = sliding_windows(padded, kernel, stride, dilation)  # (N, C, *O, *K)
-        output, self.arg = kernels.window_max_by_offsets(windows, len(kernel))  # (N, C, *O) each
         self.geometry = (padded.shape, kernel, stride, padding, dilation, sizes)
+        self.separable = not return_indices
+        if self.separable:
+            output, self.arg = kernels.separable_max(padded, kernel, stride, dilation)  # (N, C, *O), per-axis offsets
+            self.separable = not xp.isnan(output).any()
+        if not self.separable:
+            windows = sliding_windows(padded, kernel, stride, dilation)  # (N, C, *O, *K)
+            output, self.arg = kernels.window_max_by_offsets(windows, len(kernel))  # (N, C, *O) each
         if not return_indices:
             return output[0] if self.unbatched else output
         indices = kernels.window_flat_indices(self.arg, kernel, stride, padding, dilation, sizes)
@@ -71,7 +82,8 @@ class _MaxPoolNd(Function):
     def backward(self, grad):
         padded_shape, kernel, stride, padding, dilation, sizes = self.geometry
         grad = grad[None] if self.unbatched else grad
-        padded = kernels.scatter_to_winners(grad, self.arg, padded_shape, kernel, stride, dilation)
+        route = kernels.separable_max_backward if self.separable else kernels.scatter_to_winners
+        padded = route(grad, self.arg, padded_shape, kernel, stride, dilation)
         grad_input = crop_padding(padded, padding, sizes)
         return (grad_input[0] if self.unbatched else grad_input,)
 

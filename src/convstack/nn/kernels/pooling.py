@@ -70,8 +70,100 @@ def window_max_by_offsets(windows, spatial):
         return window_argmax(windows, spatial)
     arg = xp.full(values.shape, len(offsets) - 1, dtype=xp.uint8 if len(offsets) <= 256 else xp.int64)
     for flat in range(len(offsets) - 2, -1, -1):
-        xp.copyto(arg, flat, where=windows[(Ellipsis,) + offsets[flat]] == values)
+        # arg >= flat here, so this sets arg to flat where this offset holds the maximum
+        # (arithmetic: a masked copyto is ~100x slower on random masks)
+        arg -= (arg - arg.dtype.type(flat)) * (windows[(Ellipsis,) + offsets[flat]] == values)
     return values, arg
+
+
+def _stage_view(array, axis, start, count, step):
+    """``array`` sliced along ``axis`` to ``count`` positions from ``start`` every ``step`` (a view)."""
+    index = [slice(None)] * array.ndim
+    index[axis] = slice(start, start + (count - 1) * step + 1, step)
+    return array[tuple(index)]
+
+
+def separable_max(x, kernel, stride, dilation):
+    """Max pooling of a padded (N, C, *S) array one spatial dimension at a time, innermost first.
+
+    The maximum over a box is the maximum over its rows of the row maxima, and the first
+    maximum in the box's C order lies in the first row whose maximum attains it, at that
+    row's first maximum: so each pass keeps, beside the running maximum, the first offset
+    reaching it (strict ``>``), and the passes compose into PyTorch's tie rule. Per
+    dimension K - 1 ``maximum`` passes instead of prod(K) - 1 over the whole window;
+    for a 2x2 window the first pass halves W, the second H.
+
+    Returns the maxima (N, C, *O) and, per dimension ``a``, the winning offsets shaped as
+    that pass's output (padded sizes before ``a``, output sizes from ``a`` on): a bool
+    array for K = 2 (True: the second position), uint8 for up to 256, ``None`` for K = 1.
+    A NaN propagates to the maxima but not into the offsets: callers check the maxima.
+    """
+    xp = get_array_module(x)
+    spatial = len(kernel)
+    lead = x.ndim - spatial
+    args = [None] * spatial
+    values = x
+    for axis in range(spatial - 1, -1, -1):
+        k, s, d = kernel[axis], stride[axis], dilation[axis]
+        dim = lead + axis
+        count = (values.shape[dim] - d * (k - 1) - 1) // s + 1
+        if k == 1:
+            values = _stage_view(values, dim, 0, count, s)
+            continue
+        first, second = _stage_view(values, dim, 0, count, s), _stage_view(values, dim, d, count, s)
+        if k == 2:
+            args[axis] = xp.greater(second, first)  # (N, C, ..., O_axis, ...)
+            values = xp.maximum(first, second)
+            continue
+        best = xp.maximum(first, second)
+        arg = xp.greater(second, first).astype(xp.uint8 if k <= 256 else xp.int64)
+        for j in range(2, k):
+            view = _stage_view(values, dim, j * d, count, s)
+            # offsets rise, so "j wins here" is a maximum: a masked copyto is ~100x slower on random masks
+            xp.maximum(arg, xp.greater(view, best) * arg.dtype.type(j), out=arg)
+            xp.maximum(best, view, out=best)
+        args[axis], values = arg, best
+    if values is x or not values.flags.owndata:
+        values = values.copy()  # a 1x..x1 kernel: the result must not alias the input
+    return values, args
+
+
+def separable_max_backward(grad, args, padded_shape, kernel, stride, dilation):
+    """The adjoint of ``separable_max``: route ``grad`` (N, C, *O) to the winners, outermost dimension first.
+
+    Each pass widens one dimension from its output size back to its padded size, writing
+    ``grad`` times "this offset won" into the strided slice of every offset. With dilation 1
+    and stride S <= K, the first S offsets tile ``[0, O * S)`` without overlap and are written
+    in place (``multiply(..., out=)``, no zeroing); the later ones, which land on positions
+    already written, are added; only positions no window reaches are zeroed.
+    """
+    xp = get_array_module(grad)
+    spatial = len(kernel)
+    lead = grad.ndim - spatial
+    for axis in range(spatial):
+        k, s, d, arg = kernel[axis], stride[axis], dilation[axis], args[axis]
+        dim = lead + axis
+        count, length = grad.shape[dim], padded_shape[dim]
+        shape = grad.shape[:dim] + (length,) + grad.shape[dim + 1 :]
+        tiling = s if d == 1 and s <= k else 0  # offsets [0, tiling) write [0, count * s) exactly once
+        if tiling:
+            out = xp.empty(shape, dtype=grad.dtype)
+            if count * s < length:
+                _stage_view(out, dim, count * s, length - count * s, 1)[...] = 0
+        else:
+            out = xp.zeros(shape, dtype=grad.dtype)
+        for j in range(k):
+            view = _stage_view(out, dim, j * d, count, s)
+            if arg is None:
+                view[...] = grad
+                continue
+            won = (arg if j == 1 else xp.logical_not(arg)) if k == 2 else arg == j
+            if j < tiling:
+                xp.multiply(grad, won, out=view)
+            else:
+                view += grad * won
+        grad = out
+    return grad
 
 
 def window_sum(windows, spatial):
