@@ -1,0 +1,388 @@
+"""ONNX nodes as convstack modules: the layers (convolution, pooling, normalisation, linear, resize).
+
+A builder takes one ONNX node and the ``ImportContext`` and returns the ``Step`` s that run
+it: a module, the value names it reads at run time and those it writes. Layers list the
+initializers they took over (``params``), which decides where ``import_onnx`` puts them.
+Element-wise and shape operators are in ``onnx_import_tensor``.
+"""
+
+from __future__ import annotations
+
+import numpy
+
+import convstack.nn.functional as F
+from convstack import nn
+from convstack.io.onnx_import_tensor import TENSOR_BUILDERS, OnnxOp, Step, ints, pads_to_torch
+
+
+class ImportContext:
+    """The graph's constants (initializers and ``Constant`` nodes), value ranks, attributes and use counts."""
+
+    def __init__(self, graph, opset: int):
+        from onnx import numpy_helper
+
+        self.numpy_helper = numpy_helper
+        self.opset = opset
+        self.constants = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+        self.kinds = {init.name: init.doc_string for init in graph.initializer
+                      if init.doc_string in ("parameter", "buffer", "buffer (not persistent)", "constant")}
+        self.ranks = {}
+        for value in list(graph.value_info) + list(graph.input) + list(graph.output):
+            kind = value.type.WhichOneof("value")
+            if kind == "tensor_type" and value.type.tensor_type.HasField("shape"):
+                self.ranks[value.name] = len(value.type.tensor_type.shape.dim)
+        self.uses = {}
+        for node in graph.node:
+            for name in node.input:
+                self.uses[name] = self.uses.get(name, 0) + 1
+        self.unsupported: dict = {}  # value name -> why it cannot be used
+
+    def add_constant_node(self, node) -> None:
+        attributes = self.attributes(node)
+        if "value" not in attributes:
+            raise ValueError(f"import_onnx: operator 'Constant' in node '{node.name}': only the `value` attribute is "
+                             f"supported, received {sorted(attributes)}")
+        self.constants[node.output[0]] = attributes["value"]
+        self.kinds[node.output[0]] = "constant"
+
+    def attributes(self, node) -> dict:
+        from onnx import helper
+
+        values = {}
+        for attribute in node.attribute:
+            value = helper.get_attribute_value(attribute)
+            if attribute.type == attribute.TENSOR:
+                value = self.numpy_helper.to_array(value)
+            elif isinstance(value, bytes):
+                value = value.decode()
+            values[attribute.name] = value
+        return values
+
+    def input(self, node, position: int) -> str:
+        return node.input[position] if position < len(node.input) else ""
+
+    def constant(self, node, position: int, what: str):
+        """The constant array at input ``position`` (None when absent); a computed one is an error."""
+        name = self.input(node, position)
+        if not name:
+            return None
+        if name not in self.constants:
+            raise ValueError(f"import_onnx: operator '{node.op_type}' in node '{node.name}': the {what} input "
+                             f"'{name}' must be a constant (an initializer or a Constant node)")
+        return self.constants[name]
+
+    def is_layer_weight(self, node, position: int) -> bool:
+        """Whether input ``position`` is an initializer that only this node reads (it can become a parameter)."""
+        name = self.input(node, position)
+        return bool(name) and name in self.constants and self.kinds.get(name) != "constant" and self.uses[name] == 1
+
+    def fail(self, node, message: str):
+        return ValueError(f"import_onnx: operator '{node.op_type}' in node '{node.name}': {message}")
+
+
+def _spatial_options(node, ctx, spatial: int, attributes: dict, kind: str):
+    """Stride, symmetric padding (or pre-padding pairs when asymmetric) and dilation of a conv or pool node."""
+    if attributes.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
+        raise ctx.fail(node, f"auto_pad {attributes['auto_pad']!r} is not supported (only NOTSET and VALID)")
+    pads = list(attributes.get("pads", [0] * (2 * spatial)))
+    stride = tuple(attributes.get("strides", [1] * spatial))
+    dilation = tuple(attributes.get("dilations", [1] * spatial))
+    before, after = pads[:spatial], pads[spatial:]
+    return stride, before, after, dilation
+
+
+def _with_pre_pad(node, ctx, step: Step, before, after, value: float) -> list:
+    """``step`` preceded by an explicit ``F.pad`` of its data input (asymmetric or oversized padding)."""
+    padded = f"{node.output[0]}/padded"
+    pairs = list(zip(before, after))
+    pad = OnnxOp("Pad", lambda x: F.pad(x, pads_to_torch([(0, 0), (0, 0)] + pairs), value=value),
+                 pads=pairs, value=value)
+    step.inputs = [padded] + step.inputs[1:]
+    return [Step(f"{node.name}/pad", pad, [node.input[0]], [padded]), step]
+
+
+# ---------------------------------------------------------------------------------- convolution
+_CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
+_CONV_TRANSPOSE = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
+_CONV_FUNCTIONS = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+
+
+def _conv(node, ctx):
+    attributes = ctx.attributes(node)
+    weight_name = ctx.input(node, 1)
+    rank = ctx.ranks.get(weight_name) or (len(ctx.constants[weight_name].shape) if weight_name in ctx.constants
+                                          else len(attributes.get("kernel_shape", [0, 0])) + 2)
+    spatial = rank - 2
+    if spatial not in _CONV:
+        raise ctx.fail(node, f"{spatial}-D convolution is not supported (1-D, 2-D and 3-D are)")
+    stride, before, after, dilation = _spatial_options(node, ctx, spatial, attributes, "conv")
+    groups = attributes.get("group", 1)
+    symmetric = before == after
+    padding = tuple(before) if symmetric else (0,) * spatial
+    has_bias = bool(ctx.input(node, 2))
+    if ctx.is_layer_weight(node, 1) and (not has_bias or ctx.is_layer_weight(node, 2)):
+        weight = ctx.constants[weight_name]
+        layer = _CONV[spatial](weight.shape[1] * groups, weight.shape[0], weight.shape[2:], stride, padding, dilation,
+                               groups, has_bias, dtype=weight.dtype)
+        params = _fill(layer, {"weight": weight_name, "bias": ctx.input(node, 2)}, ctx)
+        step = Step(node.name, layer, [node.input[0]], [node.output[0]], params)
+    else:
+        function = _CONV_FUNCTIONS[spatial]
+        op = OnnxOp("Conv", lambda x, w, b=None: function(x, w, b, stride, padding, dilation, groups),
+                    stride=stride, padding=padding, dilation=dilation, groups=groups)
+        step = Step(node.name, op, list(node.input), [node.output[0]])
+    return [step] if symmetric else _with_pre_pad(node, ctx, step, before, after, 0.0)
+
+
+def _conv_transpose(node, ctx):
+    attributes = ctx.attributes(node)
+    if "output_shape" in attributes:
+        raise ctx.fail(node, "the output_shape attribute is not supported; give pads and output_padding")
+    if not ctx.is_layer_weight(node, 1) or (ctx.input(node, 2) and not ctx.is_layer_weight(node, 2)):
+        raise ctx.fail(node, "the weight and bias must be initializers read by this node only")
+    weight = ctx.constants[node.input[1]]
+    spatial = weight.ndim - 2
+    if spatial not in _CONV_TRANSPOSE:
+        raise ctx.fail(node, f"{spatial}-D transposed convolution is not supported")
+    stride, before, after, dilation = _spatial_options(node, ctx, spatial, attributes, "conv_transpose")
+    if before != after:
+        raise ctx.fail(node, f"asymmetric pads {before + after} are not supported")
+    groups = attributes.get("group", 1)
+    output_padding = tuple(attributes.get("output_padding", [0] * spatial))
+    has_bias = bool(ctx.input(node, 2))
+    layer = _CONV_TRANSPOSE[spatial](weight.shape[0], weight.shape[1] * groups, weight.shape[2:], stride,
+                                     tuple(before), output_padding, groups, has_bias, dilation, dtype=weight.dtype)
+    params = _fill(layer, {"weight": node.input[1], "bias": ctx.input(node, 2)}, ctx)
+    return [Step(node.name, layer, [node.input[0]], [node.output[0]], params)]
+
+
+def _fill(layer, params: dict, ctx) -> dict:
+    """Copy the initializers into ``layer`` 's parameters and buffers; return the ones used."""
+    used = {}
+    for attribute, name in params.items():
+        if not name:
+            continue
+        array = ctx.constants[name]
+        target = getattr(layer, attribute)
+        if tuple(target.shape) != tuple(array.shape):
+            raise ValueError(f"import_onnx: initializer '{name}' has shape {array.shape}, the layer expects "
+                             f"{tuple(target.shape)}")
+        target.data = numpy.array(array, dtype=target.dtype)
+        used[attribute] = name
+    return used
+
+
+# -------------------------------------------------------------------------------------- pooling
+_MAX_POOL = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}
+_AVG_POOL = {1: nn.AvgPool1d, 2: nn.AvgPool2d, 3: nn.AvgPool3d}
+
+
+def _pool(node, ctx):
+    attributes = ctx.attributes(node)
+    kernel = tuple(attributes["kernel_shape"])
+    spatial = len(kernel)
+    if spatial not in _MAX_POOL:
+        raise ctx.fail(node, f"{spatial}-D pooling is not supported")
+    stride, before, after, dilation = _spatial_options(node, ctx, spatial, attributes, "pool")
+    ceil_mode = bool(attributes.get("ceil_mode", 0))
+    native = before == after and all(p <= k // 2 for p, k in zip(before, kernel))
+    padding = tuple(before) if native else (0,) * spatial
+    if node.op_type == "MaxPool":
+        if len(node.output) > 1 and node.output[1]:
+            ctx.unsupported[node.output[1]] = f"the Indices output of MaxPool node '{node.name}' is not supported"
+        layer = _MAX_POOL[spatial](kernel, stride, padding, dilation, ceil_mode=ceil_mode)
+        fill = -numpy.inf
+    else:
+        include = bool(attributes.get("count_include_pad", 0))
+        if not native and not include:
+            raise ctx.fail(node, f"pads {before + after} larger than half the kernel (or asymmetric) with "
+                                 "count_include_pad=0 are not supported")
+        layer = _AVG_POOL[spatial](kernel, stride, padding, ceil_mode=ceil_mode, count_include_pad=include)
+        fill = 0.0
+    step = Step(node.name, layer, [node.input[0]], [node.output[0]])
+    return [step] if native else _with_pre_pad(node, ctx, step, before, after, fill)
+
+
+def _global_pool(node, ctx):
+    largest = node.op_type == "GlobalMaxPool"
+
+    def pool(x):
+        out = x
+        for axis in range(x.ndim - 1, 1, -1):
+            out = out.max(axis, keepdim=True).values if largest else out.mean(axis, keepdim=True)
+        return out
+
+    return [Step(node.name, OnnxOp(node.op_type, pool), [node.input[0]], [node.output[0]])]
+
+
+# -------------------------------------------------------------------------------- normalisation
+_BATCH_NORM = {2: nn.BatchNorm1d, 3: nn.BatchNorm1d, 4: nn.BatchNorm2d, 5: nn.BatchNorm3d}
+
+
+def _batch_norm(node, ctx):
+    attributes = ctx.attributes(node)
+    if attributes.get("training_mode", 0):
+        raise ctx.fail(node, "training_mode=1 is not supported")
+    if not all(ctx.is_layer_weight(node, position) for position in range(1, 5)):
+        raise ctx.fail(node, "scale, bias, mean and variance must be initializers read by this node only")
+    rank = ctx.ranks.get(node.input[0], 4)
+    channels = ctx.constants[node.input[1]].shape[0]
+    layer = _BATCH_NORM.get(rank, nn.BatchNorm2d)(channels, eps=attributes.get("epsilon", 1e-5),
+                                                  momentum=1 - attributes.get("momentum", 0.9),
+                                                  dtype=ctx.constants[node.input[1]].dtype)
+    names = dict(zip(("weight", "bias", "running_mean", "running_var"), node.input[1:5]))
+    return [Step(node.name, layer, [node.input[0]], [node.output[0]], _fill(layer, names, ctx))]
+
+
+def _lrn(node, ctx):
+    attributes = ctx.attributes(node)
+    size = attributes["size"]
+    if size % 2 == 0:
+        raise ctx.fail(node, f"an even size ({size}) centres the window differently from convstack's; only odd sizes "
+                             "are supported")
+    layer = nn.LocalResponseNorm(size, attributes.get("alpha", 1e-4), attributes.get("beta", 0.75),
+                                 attributes.get("bias", 1.0))
+    return [Step(node.name, layer, [node.input[0]], [node.output[0]])]
+
+
+# --------------------------------------------------------------------------------------- linear
+def _gemm(node, ctx):
+    attributes = ctx.attributes(node)
+    alpha, beta = attributes.get("alpha", 1.0), attributes.get("beta", 1.0)
+    trans_a, trans_b = attributes.get("transA", 0), attributes.get("transB", 0)
+    bias_name = ctx.input(node, 2)
+    bias_ok = not bias_name or (ctx.is_layer_weight(node, 2) and ctx.constants[bias_name].ndim == 1)
+    if ctx.is_layer_weight(node, 1) and bias_ok and alpha == 1.0 and beta == 1.0 and not trans_a:
+        weight = ctx.constants[node.input[1]]
+        weight = weight if trans_b else weight.T  # Linear keeps (out_features, in_features)
+        layer = nn.Linear(weight.shape[1], weight.shape[0], bias=bool(bias_name), dtype=weight.dtype)
+        layer.weight.data = numpy.array(weight, dtype=layer.weight.dtype)
+        params = {"weight": node.input[1]}
+        if bias_name:
+            if ctx.constants[bias_name].shape != (weight.shape[0],):
+                raise ctx.fail(node, f"bias of shape {ctx.constants[bias_name].shape} for {weight.shape[0]} outputs")
+            layer.bias.data = numpy.array(ctx.constants[bias_name], dtype=layer.bias.dtype)
+            params["bias"] = bias_name
+        # A transposed copy is a new array: it keeps the name only when the layout is the Linear's.
+        return [Step(node.name, layer, [node.input[0]], [node.output[0]], params if trans_b else {})]
+
+    def gemm(a, b, c=None):
+        out = (a.T if trans_a else a) @ (b.T if trans_b else b)
+        out = out * alpha if alpha != 1.0 else out
+        return out if c is None else out + (c * beta if beta != 1.0 else c)
+
+    op = OnnxOp("Gemm", gemm, alpha=alpha, beta=beta, transA=trans_a, transB=trans_b)
+    return [Step(node.name, op, list(node.input), [node.output[0]])]
+
+
+# --------------------------------------------------------------------------------------- resize
+_LINEAR_MODES = {1: "linear", 2: "bilinear", 3: "trilinear"}
+
+
+def _resize(node, ctx):
+    attributes = ctx.attributes(node)
+    mode = attributes.get("mode", "nearest")
+    transform = attributes.get("coordinate_transformation_mode", "half_pixel")
+    if ctx.opset < 11:
+        scales = ctx.constant(node, 1, "scales")
+        sizes = None
+    else:
+        scales = ctx.constant(node, 2, "scales")
+        sizes = ctx.constant(node, 3, "sizes")
+    if scales is not None and scales.size == 0:
+        scales = None
+    if (scales is None) == (sizes is None):
+        raise ctx.fail(node, "exactly one of scales and sizes must be given")
+    fixed = scales if scales is not None else sizes
+    if scales is not None and any(float(s) != 1.0 for s in scales[:2]):
+        raise ctx.fail(node, f"scales {list(scales)} resize the batch or channel dimension")
+    if mode == "nearest":
+        if transform != "asymmetric" or attributes.get("nearest_mode", "round_prefer_floor") != "floor":
+            raise ctx.fail(node, "nearest resizing is supported with coordinate_transformation_mode 'asymmetric' and "
+                                 "nearest_mode 'floor' (PyTorch's rule)")
+        align = None
+    elif mode == "linear":
+        if transform not in ("align_corners", "pytorch_half_pixel", "half_pixel"):
+            raise ctx.fail(node, f"linear resizing with coordinate_transformation_mode {transform!r} is not "
+                                 "supported (align_corners, pytorch_half_pixel and half_pixel are)")
+        align = transform == "align_corners"
+    else:
+        raise ctx.fail(node, f"mode {mode!r} is not supported (nearest and linear are)")
+    spatial_values = [float(v) if scales is not None else int(v) for v in fixed[2:]]
+
+    def resize(x):
+        kind = mode if mode == "nearest" else _LINEAR_MODES[x.ndim - 2]
+        if scales is not None:
+            return F.interpolate(x, scale_factor=spatial_values, mode=kind, align_corners=align)
+        return F.interpolate(x, size=spatial_values, mode=kind, align_corners=align)
+
+    op = OnnxOp("Resize", resize, mode=mode, coordinate_transformation_mode=transform,
+                **({"scales": spatial_values} if scales is not None else {"sizes": spatial_values}))
+    return [Step(node.name, op, [node.input[0]], [node.output[0]])]
+
+
+def _pad(node, ctx):
+    attributes = ctx.attributes(node)
+    mode = attributes.get("mode", "constant")
+    modes = {"constant": "constant", "reflect": "reflect", "edge": "replicate", "wrap": "circular"}
+    if mode not in modes:
+        raise ctx.fail(node, f"mode {mode!r} is not supported")
+    if ctx.opset < 11:
+        pads, value = attributes["pads"], attributes.get("value", 0.0)
+    else:
+        pads = ints(ctx.constant(node, 1, "pads"))
+        constant = ctx.constant(node, 2, "constant_value")
+        value = 0.0 if constant is None else float(constant)
+        if ctx.input(node, 3):
+            raise ctx.fail(node, "the axes input is not supported")
+    rank = len(pads) // 2
+    pairs = list(zip(pads[:rank], pads[rank:]))
+    op = OnnxOp("Pad", lambda x: F.pad(x, pads_to_torch(pairs), mode=modes[mode], value=value), mode=mode,
+                pads=pairs)
+    return [Step(node.name, op, [node.input[0]], [node.output[0]])]
+
+
+def _activation(factory):
+    def build(node, ctx):
+        return [Step(node.name, factory(ctx.attributes(node)), [node.input[0]], [node.output[0]])]
+
+    return build
+
+
+def _softmax(layer, name):
+    def build(node, ctx):
+        axis = ctx.attributes(node).get("axis", -1 if ctx.opset >= 13 else 1)
+        if ctx.opset >= 13:
+            return [Step(node.name, layer(dim=axis), [node.input[0]], [node.output[0]])]
+        function = F.softmax if name == "Softmax" else F.log_softmax
+
+        def coerced(x):  # before opset 13: over the input flattened to 2-D at `axis`
+            return function(x.reshape(int(numpy.prod(x.shape[:axis])), -1), 1).reshape(x.shape)
+
+        return [Step(node.name, OnnxOp(name, coerced, axis=axis), [node.input[0]], [node.output[0]])]
+
+    return build
+
+
+BUILDERS = {
+    "Conv": _conv,
+    "ConvTranspose": _conv_transpose,
+    "MaxPool": _pool,
+    "AveragePool": _pool,
+    "GlobalAveragePool": _global_pool,
+    "GlobalMaxPool": _global_pool,
+    "BatchNormalization": _batch_norm,
+    "LRN": _lrn,
+    "Gemm": _gemm,
+    "Resize": _resize,
+    "Pad": _pad,
+    "Relu": _activation(lambda a: nn.ReLU()),
+    "LeakyRelu": _activation(lambda a: nn.LeakyReLU(a.get("alpha", 0.01))),
+    "Elu": _activation(lambda a: nn.ELU(a.get("alpha", 1.0))),
+    "Gelu": _activation(lambda a: nn.GELU(a.get("approximate", "none"))),
+    "Sigmoid": _activation(lambda a: nn.Sigmoid()),
+    "Tanh": _activation(lambda a: nn.Tanh()),
+    "Softmax": _softmax(nn.Softmax, "Softmax"),
+    "LogSoftmax": _softmax(nn.LogSoftmax, "LogSoftmax"),
+    **TENSOR_BUILDERS,
+}

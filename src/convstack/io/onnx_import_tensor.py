@@ -1,0 +1,290 @@
+"""ONNX element-wise, reduction and shape operators as convstack modules (``OnnxOp``).
+
+``OnnxOp`` wraps one tensor function with the operator's name and fixed attributes (shown
+by ``repr``); constant inputs that configure an op (axes, shapes, indices) are read at
+import and baked in.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+
+import numpy
+
+import convstack as cs
+from convstack.autograd import Function
+from convstack.backend import get_array_module
+from convstack.nn.functional.activation import erf
+from convstack.nn.modules.module import Module
+
+_INT64_MAX = 2**63 - 1
+
+
+class Step:
+    """One module of an imported graph: what it reads and writes, and which initializers it owns."""
+
+    def __init__(self, name: str, module: Module, inputs, outputs, params: dict | None = None):
+        self.name, self.module = name, module
+        self.inputs, self.outputs = list(inputs), list(outputs)
+        self.params = params or {}
+
+
+class OnnxOp(Module):
+    """An ONNX operator without parameters: ``forward`` applies ``function`` to the node's inputs."""
+
+    def __init__(self, op_type: str, function, **attributes):
+        super().__init__()
+        self.op_type, self.function, self.attributes = op_type, function, attributes
+
+    def forward(self, *inputs):
+        return self.function(*inputs)
+
+    def extra_repr(self) -> str:
+        return ", ".join([self.op_type] + [f"{key}={value!r}" for key, value in self.attributes.items()])
+
+
+def ints(array) -> list:
+    return [int(v) for v in numpy.asarray(array).reshape(-1)]
+
+
+def pads_to_torch(pairs) -> tuple:
+    """Per-dimension (before, after) pairs, first dimension first, as ``F.pad`` 's last-dimension-first tuple."""
+    pairs = list(pairs)
+    while pairs and pairs[0] == (0, 0):
+        pairs.pop(0)
+    return tuple(value for before, after in reversed(pairs) for value in (before, after))
+
+
+class _Erf(Function):
+    """The error function (for GELU written out at opsets below 20); d/dx erf(x) = 2 / sqrt(pi) exp(-x^2)."""
+
+    def forward(self, x):
+        self.x = x
+        return erf(x).astype(x.dtype, copy=False)
+
+    def backward(self, grad):
+        xp = get_array_module(grad)
+        return (grad * (2 / math.sqrt(math.pi)) * xp.exp(-self.x * self.x),)
+
+
+def _single(op_type, function, **fixed):
+    def build(node, ctx):
+        return [Step(node.name, OnnxOp(op_type, function, **fixed), list(node.input), [node.output[0]])]
+
+    return build
+
+
+def _identity(node, ctx):
+    for extra in node.output[1:]:
+        if extra:
+            ctx.unsupported[extra] = f"output '{extra}' of {node.op_type} node '{node.name}' is not supported"
+    return [Step(node.name, OnnxOp(node.op_type, lambda x, *rest: x), [node.input[0]], [node.output[0]])]
+
+
+def _cast(node, ctx):
+    from onnx import helper
+
+    dtype = numpy.dtype(helper.tensor_dtype_to_np_dtype(ctx.attributes(node)["to"]))
+    return [Step(node.name, OnnxOp("Cast", lambda x: x.to(dtype), to=str(dtype)), [node.input[0]], [node.output[0]])]
+
+
+def _clip(node, ctx):
+    if ctx.opset < 11:
+        attributes = ctx.attributes(node)
+        low, high = attributes.get("min"), attributes.get("max")
+    else:
+        low, high = (ctx.constant(node, position, name) for position, name in ((1, "min"), (2, "max")))
+        low = None if low is None else float(low)
+        high = None if high is None else float(high)
+
+    def clip(x):
+        return x if low is None and high is None else x.clamp(low, high)
+
+    return [Step(node.name, OnnxOp("Clip", clip, min=low, max=high), [node.input[0]], [node.output[0]])]
+
+
+def _axes(node, ctx, position: int, attribute_until: int):
+    """An axes list from the attribute (opsets below ``attribute_until``) or from input ``position``."""
+    if ctx.opset < attribute_until:
+        axes = ctx.attributes(node).get("axes")
+        return None if axes is None else list(axes)
+    axes = ctx.constant(node, position, "axes")
+    return None if axes is None else ints(axes)
+
+
+def _squeeze(node, ctx):
+    axes = _axes(node, ctx, 1, 13)
+
+    def squeeze(x):
+        chosen = range(x.ndim) if axes is None else [a % x.ndim for a in axes]
+        return x.reshape(tuple(s for i, s in enumerate(x.shape) if not (i in chosen and s == 1)))
+
+    return [Step(node.name, OnnxOp("Squeeze", squeeze, axes=axes), [node.input[0]], [node.output[0]])]
+
+
+def _unsqueeze(node, ctx):
+    axes = _axes(node, ctx, 1, 13)
+
+    def unsqueeze(x):
+        rank = x.ndim + len(axes)
+        shape, rest = [], iter(x.shape)
+        wanted = {a % rank for a in axes}
+        for i in range(rank):
+            shape.append(1 if i in wanted else next(rest))
+        return x.reshape(tuple(shape))
+
+    return [Step(node.name, OnnxOp("Unsqueeze", unsqueeze, axes=axes), [node.input[0]], [node.output[0]])]
+
+
+def _flatten(node, ctx):
+    axis = ctx.attributes(node).get("axis", 1)
+
+    def flatten(x):
+        cut = axis % x.ndim if x.ndim else 0
+        return x.reshape(int(numpy.prod(x.shape[:cut], dtype=numpy.int64)), -1)
+
+    return [Step(node.name, OnnxOp("Flatten", flatten, axis=axis), [node.input[0]], [node.output[0]])]
+
+
+def _reshape(node, ctx):
+    shape = ints(ctx.constant(node, 1, "shape"))
+    allow_zero = ctx.attributes(node).get("allowzero", 0)
+
+    def reshape(x):
+        return x.reshape(tuple(x.shape[i] if s == 0 and not allow_zero else s for i, s in enumerate(shape)))
+
+    return [Step(node.name, OnnxOp("Reshape", reshape, shape=shape), [node.input[0]], [node.output[0]])]
+
+
+def _transpose(node, ctx):
+    perm = ctx.attributes(node).get("perm")
+
+    def transpose(x):
+        return x.permute(*(perm if perm is not None else reversed(range(x.ndim))))
+
+    return [Step(node.name, OnnxOp("Transpose", transpose, perm=perm), [node.input[0]], [node.output[0]])]
+
+
+def _concat(node, ctx):
+    axis = ctx.attributes(node)["axis"]
+    return [Step(node.name, OnnxOp("Concat", lambda *xs: cs.cat(list(xs), dim=axis), axis=axis), list(node.input),
+                 [node.output[0]])]
+
+
+def _slice(node, ctx):
+    if ctx.opset < 10:
+        attributes = ctx.attributes(node)
+        starts, ends, axes, steps = attributes["starts"], attributes["ends"], attributes.get("axes"), None
+    else:
+        starts, ends = ints(ctx.constant(node, 1, "starts")), ints(ctx.constant(node, 2, "ends"))
+        axes = ctx.constant(node, 3, "axes")
+        steps = ctx.constant(node, 4, "steps")
+        axes, steps = (None if axes is None else ints(axes)), (None if steps is None else ints(steps))
+    axes = list(range(len(starts))) if axes is None else axes
+    steps = [1] * len(starts) if steps is None else steps
+
+    def slice_(x):
+        index = [slice(None)] * x.ndim
+        for axis, start, end, step in zip(axes, starts, ends, steps):
+            end = None if (step < 0 and end < -x.shape[axis]) else min(end, _INT64_MAX)
+            index[axis % x.ndim] = slice(start, end, step)
+        return x[tuple(index)]
+
+    op = OnnxOp("Slice", slice_, starts=starts, ends=ends, axes=axes, steps=steps)
+    return [Step(node.name, op, [node.input[0]], [node.output[0]])]
+
+
+def _gather(node, ctx):
+    axis = ctx.attributes(node).get("axis", 0)
+    indices = numpy.asarray(ctx.constant(node, 1, "indices"), dtype=numpy.int64)
+
+    def gather(x):
+        position = axis % x.ndim
+        chosen = int(indices) if indices.ndim == 0 else indices % x.shape[position]
+        return x[(slice(None),) * position + (chosen,)]
+
+    return [Step(node.name, OnnxOp("Gather", gather, axis=axis), [node.input[0]], [node.output[0]])]
+
+
+def _expand(node, ctx):
+    shape = ints(ctx.constant(node, 1, "shape"))
+
+    def expand(x):
+        return x.expand(*numpy.broadcast_shapes(tuple(x.shape), tuple(shape)))
+
+    return [Step(node.name, OnnxOp("Expand", expand, shape=shape), [node.input[0]], [node.output[0]])]
+
+
+def _reduce(kind):
+    def build(node, ctx):
+        attributes = ctx.attributes(node)
+        axes = _axes(node, ctx, 1, 13 if kind == "ReduceSum" else 18)
+        keep = bool(attributes.get("keepdims", 1))
+        if not axes and attributes.get("noop_with_empty_axes", 0):
+            return _identity(node, ctx)
+
+        def reduce_(x):
+            chosen = sorted({a % x.ndim for a in (axes or range(x.ndim))}, reverse=True)
+            if kind == "ReduceSum":
+                return x.sum(tuple(chosen), keepdim=keep)
+            if kind == "ReduceMean":
+                return x.mean(tuple(chosen), keepdim=keep)
+            for axis in chosen:  # max and min reduce one dimension at a time
+                x = (x.max(axis, keepdim=keep) if kind == "ReduceMax" else x.min(axis, keepdim=keep)).values
+            return x
+
+        return [Step(node.name, OnnxOp(kind, reduce_, axes=axes, keepdims=keep), [node.input[0]], [node.output[0]])]
+
+    return build
+
+
+def _arg(kind):
+    def build(node, ctx):
+        attributes = ctx.attributes(node)
+        if attributes.get("select_last_index", 0):
+            raise ctx.fail(node, "select_last_index=1 is not supported")
+        axis, keep = attributes.get("axis", 0), bool(attributes.get("keepdims", 1))
+
+        def arg(x):
+            return x.argmax(axis, keep) if kind == "ArgMax" else x.argmin(axis, keep)
+
+        return [Step(node.name, OnnxOp(kind, arg, axis=axis, keepdims=keep), [node.input[0]], [node.output[0]])]
+
+    return build
+
+
+TENSOR_BUILDERS = {
+    "Add": _single("Add", operator.add),
+    "Sub": _single("Sub", operator.sub),
+    "Mul": _single("Mul", operator.mul),
+    "Div": _single("Div", operator.truediv),
+    "Pow": _single("Pow", operator.pow),
+    "MatMul": _single("MatMul", operator.matmul),
+    "Neg": _single("Neg", operator.neg),
+    "Exp": _single("Exp", lambda x: x.exp()),
+    "Log": _single("Log", lambda x: x.log()),
+    "Sqrt": _single("Sqrt", lambda x: x.sqrt()),
+    "Abs": _single("Abs", lambda x: x.abs()),
+    "Erf": _single("Erf", lambda x: _Erf.apply(x)),
+    "Where": _single("Where", lambda condition, a, b: cs.where(condition, a, b)),
+    "Identity": _identity,
+    "Dropout": _identity,
+    "Cast": _cast,
+    "Clip": _clip,
+    "Squeeze": _squeeze,
+    "Unsqueeze": _unsqueeze,
+    "Flatten": _flatten,
+    "Reshape": _reshape,
+    "Transpose": _transpose,
+    "Concat": _concat,
+    "Slice": _slice,
+    "Gather": _gather,
+    "Expand": _expand,
+    "ReduceSum": _reduce("ReduceSum"),
+    "ReduceMean": _reduce("ReduceMean"),
+    "ReduceMax": _reduce("ReduceMax"),
+    "ReduceMin": _reduce("ReduceMin"),
+    "ArgMax": _arg("ArgMax"),
+    "ArgMin": _arg("ArgMin"),
+}
