@@ -17,3 +17,8 @@ __all__ = [
     "save_checkpoint",
     "save_safetensors",
 ]
+
+from convstack.io.onnx_export import export_onnx  # noqa: E402 - onnx itself is imported only when called
+from convstack.io.onnx_import import GraphModule, import_onnx  # noqa: E402
+
+__all__ += ["export_onnx", "import_onnx", "GraphModule"]

@@ -243,7 +243,7 @@ def _interpolate(g, call):
     plans, sizes = call.options["plans"], x.shape[2:]
     out_sizes = call.results[0].shape[2:]
     active = [(axis, plan) for axis, plan in enumerate(plans) if plan is not None]
-    scales = [1.0, 1.0] + [o / n for n, o in zip(sizes, out_sizes)]
+    scales = [1.0, 1.0] + [_scale(n, o) for n, o in zip(sizes, out_sizes)]
     if not active:
         g.node("Identity", call.inputs, call.outputs, call)
         return
@@ -269,6 +269,16 @@ def _interpolate(g, call):
             value = _gather(g, call, value, axis + 2, numpy.asarray(plan[1]), target)
         else:
             value = matrix_along(g, call, value, axis + 2, ndim, numpy.asarray(plan[1]), target)
+
+
+def _scale(in_size: int, out_size: int) -> float:
+    """The float32 scale nearest ``out / in`` from above whose ``floor(in * scale)`` is ``out``, in float32 and float64
+    (runtimes and shape inference compute the output size that way)."""
+    scale = numpy.float32(out_size / in_size)
+    while (math.floor(float(scale) * in_size) < out_size
+           or math.floor(numpy.float32(scale) * numpy.float32(in_size)) < out_size):
+        scale = numpy.nextafter(scale, numpy.float32(numpy.inf))
+    return float(scale)
 
 
 def _gather(g, call, value, axis, indices, target):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy
 
+import convstack as cs
 import convstack.nn.functional as F
 from convstack import nn
 from convstack.io.onnx_import_tensor import TENSOR_BUILDERS, OnnxOp, Step, ints, pads_to_torch
@@ -194,13 +195,24 @@ def _pool(node, ctx):
         fill = -numpy.inf
     else:
         include = bool(attributes.get("count_include_pad", 0))
-        if not native and not include:
-            raise ctx.fail(node, f"pads {before + after} larger than half the kernel (or asymmetric) with "
-                                 "count_include_pad=0 are not supported")
         layer = _AVG_POOL[spatial](kernel, stride, padding, ceil_mode=ceil_mode, count_include_pad=include)
+        if not native and not include:
+            return [Step(node.name, _masked_average(layer, before, after), [node.input[0]], [node.output[0]])]
         fill = 0.0
     step = Step(node.name, layer, [node.input[0]], [node.output[0]])
     return [step] if native else _with_pre_pad(node, ctx, step, before, after, fill)
+
+
+def _masked_average(layer, before, after) -> OnnxOp:
+    """Average pooling over explicit (asymmetric or wide) padding that the divisor leaves out:
+    the pooled zero-padded input over the pooled zero-padded mask of ones (the count of real elements)."""
+    pairs = pads_to_torch([(0, 0), (0, 0)] + list(zip(before, after)))
+
+    def average(x):
+        mask = cs.ones(1, 1, *x.shape[2:], dtype=x.dtype)
+        return layer(F.pad(x, pairs)) / layer(F.pad(mask, pairs))
+
+    return OnnxOp("AveragePool", average, pads=list(before) + list(after), count_include_pad=0)
 
 
 def _global_pool(node, ctx):
@@ -223,14 +235,19 @@ def _batch_norm(node, ctx):
     attributes = ctx.attributes(node)
     if attributes.get("training_mode", 0):
         raise ctx.fail(node, "training_mode=1 is not supported")
-    if not all(ctx.is_layer_weight(node, position) for position in range(1, 5)):
-        raise ctx.fail(node, "scale, bias, mean and variance must be initializers read by this node only")
-    rank = ctx.ranks.get(node.input[0], 4)
-    channels = ctx.constants[node.input[1]].shape[0]
-    layer = _BATCH_NORM.get(rank, nn.BatchNorm2d)(channels, eps=attributes.get("epsilon", 1e-5),
-                                                  momentum=1 - attributes.get("momentum", 0.9),
-                                                  dtype=ctx.constants[node.input[1]].dtype)
     names = dict(zip(("weight", "bias", "running_mean", "running_var"), node.input[1:5]))
+    if not all(name in ctx.constants and ctx.uses[name] == 1 for name in names.values()):
+        raise ctx.fail(node, "scale, bias, mean and variance must be initializers read by this node only")
+    scale, bias = ctx.constants[names["weight"]], ctx.constants[names["bias"]]
+    # An exporter's stand-in ones and zeros (a batch norm without affine parameters) stay out of the parameters.
+    affine = not (ctx.kinds.get(names["weight"]) == ctx.kinds.get(names["bias"]) == "constant"
+                  and (scale == 1).all() and (bias == 0).all())
+    if not affine:
+        del names["weight"], names["bias"]
+    rank = ctx.ranks.get(node.input[0], 4)
+    layer = _BATCH_NORM.get(rank, nn.BatchNorm2d)(scale.shape[0], eps=attributes.get("epsilon", 1e-5),
+                                                  momentum=1 - attributes.get("momentum", 0.9), affine=affine,
+                                                  dtype=scale.dtype)
     return [Step(node.name, layer, [node.input[0]], [node.output[0]], _fill(layer, names, ctx))]
 
 
