@@ -12,9 +12,11 @@ from collections import namedtuple
 
 import numpy
 
-from convstack import backend
+from convstack import allocator, backend
 from convstack.autograd import Function, is_grad_enabled, run_backward
 from convstack.ops import arithmetic, elementwise, indexing, reduction, shape
+
+allocator.tune()  # keep the step's arrays mapped between steps (see convstack.allocator)
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
 
