@@ -26,6 +26,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy
+
 from convstack.io.onnx_export import _require_onnx
 from convstack.nn.modules.module import Module
 from convstack.nn.modules.parameter import Parameter
@@ -134,6 +136,36 @@ def _layer_path(params: dict) -> str | None:
     return None
 
 
+def _fold(node, steps, ctx) -> bool:
+    """Run a node whose inputs are all fixed constants (not parameters) once, at import, as ``Constant`` s are.
+
+    Exporters build shapes, scales and slice bounds this way (``Concat`` of ``Unsqueeze`` d constants);
+    folding them lets the ops that need constant configuration inputs see constants.
+    """
+    names = [name for name in node.input if name]
+    if not names or not all(name in ctx.constants and _fixed(name, ctx) for name in names):
+        return False
+    values = {name: Tensor(ctx.constants[name]) for name in names}
+    for step in steps:
+        result = step.module(*[values[name] if name else None for name in step.inputs])
+        for name, value in zip(step.outputs, result if isinstance(result, tuple) else (result,)):
+            values[name] = value
+    for name in node.output:
+        if name:
+            ctx.constants[name] = numpy.asarray(values[name].data)
+            ctx.kinds[name] = "constant"
+    return True
+
+
+def _fixed(name: str, ctx) -> bool:
+    """A constant that is not a model parameter: marked so by the exporter, or an integer/boolean or 0-d array."""
+    kind = ctx.kinds.get(name, "")
+    if kind:
+        return kind == "constant"
+    array = ctx.constants[name]
+    return array.dtype.kind != "f" or array.ndim == 0
+
+
 def _free_initializer(graph_module, placer, name: str, array, kind: str) -> None:
     """A run-time initializer as a parameter (learnable) or a buffer, per the exporter's note or its dtype."""
     tensor_kind = kind or ("parameter" if array.dtype.kind == "f" and array.ndim >= 1 else "constant")
@@ -183,7 +215,9 @@ def import_onnx(source) -> GraphModule:
         builder = BUILDERS.get(node.op_type)
         if builder is None:
             raise ValueError(f"import_onnx: unsupported operator '{node.op_type}' in node '{node.name}'")
-        planned.extend(builder(node, ctx))
+        steps = builder(node, ctx)
+        if not _fold(node, steps, ctx):
+            planned.extend(steps)
     # Layers first (they claim their parameters' paths), then run-time initializers, then the other nodes.
     paths = {}
     for index, step in enumerate(planned):

@@ -99,7 +99,7 @@ def _with_pre_pad(node, ctx, step: Step, before, after, value: float) -> list:
     pad = OnnxOp("Pad", lambda x: F.pad(x, pads_to_torch([(0, 0), (0, 0)] + pairs), value=value),
                  pads=pairs, value=value)
     step.inputs = [padded] + step.inputs[1:]
-    return [Step(f"{node.name}/pad", pad, [node.input[0]], [padded]), step]
+    return [Step(f"{node.name}_pad", pad, [node.input[0]], [padded]), step]
 
 
 # ---------------------------------------------------------------------------------- convolution

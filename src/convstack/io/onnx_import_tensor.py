@@ -148,13 +148,26 @@ def _flatten(node, ctx):
 
 
 def _reshape(node, ctx):
-    shape = ints(ctx.constant(node, 1, "shape"))
     allow_zero = ctx.attributes(node).get("allowzero", 0)
+    fixed = node.input[1] in ctx.constants
+    shape = ints(ctx.constants[node.input[1]]) if fixed else None
 
-    def reshape(x):
-        return x.reshape(tuple(x.shape[i] if s == 0 and not allow_zero else s for i, s in enumerate(shape)))
+    def reshape(x, computed=None):  # a computed shape (Shape -> Gather -> Concat) arrives as an int tensor
+        target = shape if computed is None else ints(computed.data)
+        return x.reshape(tuple(x.shape[i] if s == 0 and not allow_zero else s for i, s in enumerate(target)))
 
-    return [Step(node.name, OnnxOp("Reshape", reshape, shape=shape), [node.input[0]], [node.output[0]])]
+    inputs = [node.input[0]] if fixed else [node.input[0], node.input[1]]
+    return [Step(node.name, OnnxOp("Reshape", reshape, shape=shape), inputs, [node.output[0]])]
+
+
+def _shape(node, ctx):
+    attributes = ctx.attributes(node)
+    start, end = attributes.get("start", 0), attributes.get("end")
+
+    def shape(x):
+        return cs.tensor(numpy.asarray(x.shape[start:end], dtype=numpy.int64))
+
+    return [Step(node.name, OnnxOp("Shape", shape, start=start, end=end), [node.input[0]], [node.output[0]])]
 
 
 def _transpose(node, ctx):
@@ -276,6 +289,7 @@ TENSOR_BUILDERS = {
     "Unsqueeze": _unsqueeze,
     "Flatten": _flatten,
     "Reshape": _reshape,
+    "Shape": _shape,
     "Transpose": _transpose,
     "Concat": _concat,
     "Slice": _slice,
