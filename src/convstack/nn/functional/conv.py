@@ -3,7 +3,9 @@
 One ``ConvNd`` and one ``ConvTransposeNd`` serve 1-D, 2-D and 3-D; ``conv1d`` ...
 ``conv_transpose3d`` only name the number of spatial dimensions. Convolution here is
 cross-correlation, as in every deep-learning framework. The arithmetic lives in
-``convstack.nn.kernels.conv_gemm`` (im2col + GEMM); a transposed convolution is the
+``convstack.nn.kernels``: ``algorithm`` picks, per pass and shape, im2col + GEMM
+(``chunked``, ``conv_gemm``), a 1x1 GEMM (``pointwise``), Winograd (``winograd``) or FFT
+(``fft_conv``); see docs/convolution_algorithms.md. A transposed convolution is the
 adjoint of a convolution: its forward is the convolution's backward-data, its
 backward-data is the convolution's forward.
 """
@@ -12,7 +14,8 @@ from __future__ import annotations
 
 from convstack.autograd import Function, is_grad_enabled
 from convstack.nn.functional._utils import check_rank, invalid, ntuple, shape_context
-from convstack.nn.kernels import conv_gemm
+from convstack.nn.kernels import algorithm, conv_gemm
+from convstack.nn.kernels.geometry import ConvGeometry
 from convstack.nn.kernels.windows import pad_spatial
 from convstack.tensor import as_tensor
 
@@ -29,22 +32,24 @@ def _spatial_sum(grad):
 
 
 class ConvNd(Function):
-    """Cross-correlation of (N, C, *S) with (O, C / groups, *K), plus an optional bias (O,)."""
+    """Cross-correlation of (N, C, *S) with (O, C / groups, *K), plus an optional bias (O,).
+
+    Each pass runs the algorithm ``convstack.nn.kernels.algorithm`` chooses for its shape
+    (im2col + GEMM, 1x1 GEMM, Winograd, FFT). The input itself, not im2col's columns, is
+    kept for the weight gradient: the columns are rebuilt chunk by chunk there, which
+    costs about what building them in the forward did and keeps a training step's memory
+    at the size of the activations (columns are prod(K) times larger).
+    """
 
     def forward(self, x, weight, bias=None, *, stride, padding, dilation, groups):
         wants = [need and is_grad_enabled() for need in self.needs_input_grad]
         self.unbatched = x.ndim == weight.ndim - 1
         if self.unbatched:
             x = x[None]  # (1, C, *S)
-        padded = pad_spatial(x, padding)  # (N, C, *(S + padding))
-        out, cols = conv_gemm.forward(padded, weight, stride, dilation, groups, bias)
-        # The columns are kept, not recomputed, and only when the weight gradient is asked for:
-        # rebuilding them costs about a tenth of a forward+backward step (see benchmarks/conv_layer.py),
-        # and the input gradient needs only the weight.
-        self.cols = cols if wants[1] else None
+        self.geometry = ConvGeometry.of(x, weight, stride, padding, dilation, groups)
+        out = algorithm.forward(x, weight, bias, self.geometry)
+        self.x = x if wants[1] else None
         self.weight = weight if wants[0] else None
-        self.weight_shape, self.padded_shape = weight.shape, padded.shape
-        self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
         return out[0] if self.unbatched else out
 
     def backward(self, grad):
@@ -53,13 +58,10 @@ class ConvNd(Function):
         needs = self.needs_input_grad
         grad_input = grad_weight = None
         if needs[0]:
-            grad_padded = conv_gemm.backward_data(
-                grad, self.weight, self.padded_shape, self.stride, self.dilation, self.groups
-            )
-            grad_input = conv_gemm.contiguous(_crop(grad_padded, self.padding))
+            grad_input = algorithm.backward_data(grad, self.weight, self.geometry)
             grad_input = grad_input[0] if self.unbatched else grad_input
         if needs[1]:
-            grad_weight = conv_gemm.backward_weight(grad, self.cols, self.weight_shape, self.stride, self.groups)
+            grad_weight = algorithm.backward_weight(grad, self.x, self.geometry)
         if len(needs) == 2:
             return grad_input, grad_weight
         return grad_input, grad_weight, _spatial_sum(grad) if needs[2] else None

@@ -68,11 +68,12 @@ def contiguous(array, bias=None):
     return out
 
 
-def im2col(padded, kernel, stride, dilation, groups, out_sizes=None):
+def im2col(padded, kernel, stride, dilation, groups, out_sizes=None, out=None):
     """Columns of a padded (N, C, *S) input: (G, Cg*prod(K), N*prod(O)), and O.
 
     ``out_sizes`` keeps only the first windows along each dimension (the adjoint of a
-    transposed convolution whose output_padding left room for more).
+    transposed convolution whose output_padding left room for more). ``out``: a
+    C-contiguous buffer of the columns' size to write them into (none is allocated then).
     """
     xp = get_array_module(padded)
     spatial = len(kernel)
@@ -83,7 +84,12 @@ def im2col(padded, kernel, stride, dilation, groups, out_sizes=None):
     kernel_axes = tuple(range(2 + spatial, 2 + 2 * spatial))
     out_axes = tuple(range(2, 2 + spatial))
     # The one copy: rows of the output grid are contiguous runs of the input when stride is 1.
-    cols = xp.ascontiguousarray(windows.transpose((1,) + kernel_axes + (0,) + out_axes))  # (C, *K, N, *O)
+    ordered = windows.transpose((1,) + kernel_axes + (0,) + out_axes)  # (C, *K, N, *O) view
+    if out is None:
+        cols = xp.ascontiguousarray(ordered)
+    else:
+        cols = out.reshape(ordered.shape)
+        xp.copyto(cols, ordered)
     batch, channels = padded.shape[:2]
     return cols.reshape(groups, (channels // groups) * math.prod(kernel), batch * math.prod(out_sizes)), out_sizes
 

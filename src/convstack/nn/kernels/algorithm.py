@@ -1,0 +1,244 @@
+"""Which convolution algorithm runs each pass of each layer, and the settings that steer the choice.
+
+Algorithms (``ALGORITHMS``), each for the passes and shapes its ``applies`` allows:
+
+    "gemm"        im2col + GEMM in chunks of the batch (``chunked``); any shape. Its input
+                  gradient is the correlation of the padded gradient with the flipped kernel
+                  (stride 1) or dcols + col2im (strided).
+    "col2im"      input gradient only: dcols = W^T @ grad, then col2im (any shape).
+    "pointwise"   1x1(x1) kernels: a GEMM over channels, subsampling first for stride > 1.
+    "winograd2"   Winograd F(2x2, 3x3); 2-D 3x3 stride 1 dilation 1 (``winograd``).
+    "winograd4"   Winograd F(4x4, 3x3); same shapes.
+    "fft"         FFT convolution; stride 1, dilation 1, any number of dimensions (``fft_conv``).
+
+The choice per (pass, ``ConvGeometry``) is, in order:
+
+1. the algorithm forced with ``use(name)`` (a context manager), when it applies there;
+2. when measuring is on (``set_benchmark(True)`` or ``with benchmark():``), the fastest
+   applicable algorithm, timed once on the real arrays of the first call with that
+   geometry and remembered in a process-wide dict (``clear_cache()`` forgets);
+3. otherwise ``heuristic``: rules derived from the measurements in
+   ``docs/convolution_algorithms.md``.
+
+``set_workspace_limit(nbytes)`` bounds the buffers the chunked algorithms allocate for a
+chunk of the batch (default 256 MiB). None of this reads environment variables.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import time
+
+from convstack.nn.kernels import chunked, fft_conv, pointwise, winograd
+from convstack.nn.kernels.geometry import ConvGeometry
+
+ALGORITHMS = ("gemm", "col2im", "pointwise", "winograd2", "winograd4", "fft")
+PASSES = ("forward", "backward_data", "backward_weight")
+DEFAULT_WORKSPACE_LIMIT = 256 * 2**20
+
+_forced: contextvars.ContextVar = contextvars.ContextVar("convstack_conv_algorithm", default=None)
+_settings = {"workspace_limit": DEFAULT_WORKSPACE_LIMIT, "benchmark": False}
+_cache: dict = {}
+
+
+# ----------------------------------------------------------------------------- settings
+def set_workspace_limit(nbytes: int | None) -> None:
+    """Bound the im2col / Winograd buffers of one chunk of the batch to ``nbytes`` (None: the default 256 MiB).
+
+    A larger batch is processed in chunks; a single sample whose buffer is larger still
+    runs alone, after ``convstack.backend.check_allocation`` has made sure it fits in memory.
+    """
+    if nbytes is not None and (isinstance(nbytes, bool) or not isinstance(nbytes, int) or nbytes < 1):
+        raise ValueError(
+            f"set_workspace_limit: invalid value for argument `nbytes`: expected a positive integer or None, "
+            f"received {nbytes!r}"
+        )
+    _settings["workspace_limit"] = DEFAULT_WORKSPACE_LIMIT if nbytes is None else nbytes
+
+
+def workspace_limit() -> int:
+    return _settings["workspace_limit"]
+
+
+@contextlib.contextmanager
+def workspace(nbytes: int | None):
+    """``with workspace(2**20): ...`` runs the block under another workspace limit."""
+    previous = workspace_limit()
+    set_workspace_limit(nbytes)
+    try:
+        yield
+    finally:
+        _settings["workspace_limit"] = previous
+
+
+def set_benchmark(enabled: bool) -> None:
+    """Time the applicable algorithms on the first call of each (pass, geometry) and keep the fastest."""
+    _settings["benchmark"] = bool(enabled)
+
+
+@contextlib.contextmanager
+def benchmark(enabled: bool = True):
+    previous = _settings["benchmark"]
+    _settings["benchmark"] = bool(enabled)
+    try:
+        yield
+    finally:
+        _settings["benchmark"] = previous
+
+
+@contextlib.contextmanager
+def use(name: str | None):
+    """Force ``name`` (one of ``ALGORITHMS``) wherever it applies, inside the block; None: choose freely.
+
+    Example:
+        >>> with convstack.nn.kernels.algorithm.use("winograd4"):
+        ...     y = F.conv2d(x, w, padding=1)   # Winograd F(4x4, 3x3) if the layer is 3x3, stride 1
+    """
+    if name is not None and name not in ALGORITHMS:
+        raise ValueError(
+            f"use: invalid value for argument `name`: expected one of {', '.join(ALGORITHMS)} or None, "
+            f"received {name!r}"
+        )
+    token = _forced.set(name)
+    try:
+        yield
+    finally:
+        _forced.reset(token)
+
+
+def clear_cache() -> None:
+    """Forget every measured choice."""
+    _cache.clear()
+
+
+def cached_choices() -> dict:
+    """A copy of the measured choices: {(pass, geometry): name}."""
+    return dict(_cache)
+
+
+# ----------------------------------------------------------------------------- applicability and choice
+def applies(name: str, pass_: str, geometry: ConvGeometry) -> bool:
+    """Whether algorithm ``name`` can compute ``pass_`` for ``geometry``."""
+    if name == "gemm":
+        return True
+    if name == "col2im":
+        return pass_ == "backward_data"
+    if name == "pointwise":
+        return pointwise.applies(geometry)
+    if name in ("winograd2", "winograd4"):
+        return winograd.applies(geometry) and (pass_ != "backward_data" or chunked.correlate_pads(geometry) is not None)
+    if name == "fft":
+        return fft_conv.applies(geometry) and (pass_ != "backward_data" or chunked.correlate_pads(geometry) is not None)
+    return False
+
+
+def candidates(pass_: str, geometry: ConvGeometry) -> tuple:
+    return tuple(name for name in ALGORITHMS if applies(name, pass_, geometry))
+
+
+def heuristic(pass_: str, geometry: ConvGeometry) -> str:
+    """The default choice, from the measurements in ``docs/convolution_algorithms.md``."""
+    if pointwise.applies(geometry):
+        return "pointwise"
+    if winograd.applies(geometry) and not geometry.depthwise and applies("winograd4", pass_, geometry):
+        return _winograd_size(pass_, geometry)
+    if pass_ == "backward_data" and chunked.correlate_pads(geometry) is None:
+        return "col2im"
+    return "gemm"
+
+
+def _winograd_size(pass_: str, geometry: ConvGeometry) -> str:
+    """F(4, 3) unless its weight transform (36 per channel pair) outweighs the tiles it saves.
+
+    The transformed weights are alpha^2 * O * Cg numbers, rewritten every call; the
+    transformed tiles alpha^2 * C * tiles. When the layer has few tiles per channel pair
+    (VGG's 512 channels at 7x7, batch 8), F(2, 3)'s smaller transform wins (measured).
+    """
+    out_h, out_w = geometry.out_sizes
+    cg = geometry.weight_shape[1]
+    if pass_ == "backward_data":
+        cg = geometry.out_channels // geometry.groups
+    pixels = geometry.batch * out_h * out_w
+    if pixels < 2 * cg:
+        return "winograd2"
+    return "winograd4"
+
+
+def choose(pass_: str, geometry: ConvGeometry) -> str:
+    """The algorithm that will run ``pass_`` for ``geometry`` (without measuring anything)."""
+    forced = _forced.get()
+    if forced is not None and applies(forced, pass_, geometry):
+        return forced
+    cached = _cache.get((pass_, geometry))
+    return cached if cached is not None else heuristic(pass_, geometry)
+
+
+def _op(geometry: ConvGeometry) -> str:
+    return f"conv{len(geometry.kernel)}d"
+
+
+def _run(pass_: str, name: str, geometry: ConvGeometry, arrays):
+    limit = workspace_limit()
+    op = _op(geometry)
+    if pass_ == "forward":
+        x, weight, bias = arrays
+        if name == "pointwise":
+            return pointwise.forward(x, weight, bias, geometry)
+        if name in ("winograd2", "winograd4"):
+            return winograd.forward(x, weight, bias, geometry, int(name[-1]), limit)
+        if name == "fft":
+            return fft_conv.forward(x, weight, bias, geometry)
+        return chunked.forward(x, weight, bias, geometry, limit, op)
+    if pass_ == "backward_data":
+        grad, weight = arrays
+        if name == "pointwise":
+            return pointwise.backward_data(grad, weight, geometry)
+        if name == "col2im" or chunked.correlate_pads(geometry) is None:
+            return chunked.backward_data(grad, weight, geometry, limit, op)
+        pads = chunked.correlate_pads(geometry)
+        flipped = chunked.flipped_transposed(weight, geometry.groups)
+        adjoint = chunked.gradient_geometry(geometry, pads)
+        return _run("forward", name, adjoint, (grad, flipped, None))
+    grad, x = arrays
+    if name == "pointwise":
+        return pointwise.backward_weight(grad, x, geometry)
+    if name in ("winograd2", "winograd4"):
+        return winograd.backward_weight(grad, x, geometry, int(name[-1]), limit)
+    if name == "fft":
+        return fft_conv.backward_weight(grad, x, geometry)
+    return chunked.backward_weight(grad, x, geometry, limit, op)
+
+
+def _dispatch(pass_: str, geometry: ConvGeometry, arrays):
+    forced = _forced.get()
+    if forced is not None and applies(forced, pass_, geometry):
+        return _run(pass_, forced, geometry, arrays)
+    key = (pass_, geometry)
+    if _settings["benchmark"] and key not in _cache:
+        best = None
+        for name in candidates(pass_, geometry):
+            start = time.perf_counter()
+            result = _run(pass_, name, geometry, arrays)
+            elapsed = time.perf_counter() - start
+            if best is None or elapsed < best[0]:
+                best = (elapsed, name, result)
+        _cache[key] = best[1]
+        return best[2]
+    return _run(pass_, choose(pass_, geometry), geometry, arrays)
+
+
+# ----------------------------------------------------------------------------- the three passes
+def forward(x, weight, bias, geometry: ConvGeometry):
+    """(N, C, *S) unpadded input, (O, Cg, *K) weight, optional (O,) bias -> (N, O, *O)."""
+    return _dispatch("forward", geometry, (x, weight, bias))
+
+
+def backward_data(grad, weight, geometry: ConvGeometry):
+    """(N, O, *O) output gradient -> (N, C, *S) input gradient."""
+    return _dispatch("backward_data", geometry, (grad, weight))
+
+
+def backward_weight(grad, x, geometry: ConvGeometry):
+    """(N, O, *O) output gradient and the unpadded input -> (O, Cg, *K) weight gradient."""
+    return _dispatch("backward_weight", geometry, (grad, x))
