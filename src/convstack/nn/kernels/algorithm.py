@@ -138,31 +138,42 @@ def candidates(pass_: str, geometry: ConvGeometry) -> tuple:
 
 
 def heuristic(pass_: str, geometry: ConvGeometry) -> str:
-    """The default choice, from the measurements in ``docs/convolution_algorithms.md``."""
+    """The default choice, from the measurements in ``docs/convolution_algorithms.md``.
+
+    - 1x1 kernels: ``pointwise``.
+    - 3x3 stride-1 2-D layers with at least 8 channels per group on both sides: Winograd
+      in all three passes, F(4, 3) unless the layer has few pixels per channel
+      (``_winograd_size``). Depthwise and thin grouped layers stay on im2col: their
+      per-group GEMMs are a few numbers wide.
+    - input gradient otherwise: the correlation of the gradient with the flipped kernel
+      (stride 1) when the layer has at most twice as many output as input channels
+      per group, else dcols + col2im (LeNet's 1 -> 6 and 6 -> 16 layers: 2-3x faster by
+      col2im, whose columns have the fewer input channels).
+    - everything else, including FFT's shapes: ``gemm`` (FFT lost on every benchmark layer).
+    """
     if pointwise.applies(geometry):
         return "pointwise"
-    if winograd.applies(geometry) and not geometry.depthwise and applies("winograd4", pass_, geometry):
-        return _winograd_size(pass_, geometry)
-    if pass_ == "backward_data" and chunked.correlate_pads(geometry) is None:
+    out_per_group = geometry.out_channels // geometry.groups
+    in_per_group = geometry.in_channels // geometry.groups
+    wide = min(out_per_group, in_per_group) >= 8
+    if wide and applies("winograd4", pass_, geometry):
+        return _winograd_size(geometry)
+    if pass_ == "backward_data" and (chunked.correlate_pads(geometry) is None or out_per_group > 2 * in_per_group):
         return "col2im"
     return "gemm"
 
 
-def _winograd_size(pass_: str, geometry: ConvGeometry) -> str:
-    """F(4, 3) unless its weight transform (36 per channel pair) outweighs the tiles it saves.
+def _winograd_size(geometry: ConvGeometry) -> str:
+    """F(4, 3) unless the layer has fewer than 8 output pixels (batch included) per input channel.
 
-    The transformed weights are alpha^2 * O * Cg numbers, rewritten every call; the
-    transformed tiles alpha^2 * C * tiles. When the layer has few tiles per channel pair
-    (VGG's 512 channels at 7x7, batch 8), F(2, 3)'s smaller transform wins (measured).
+    F(4, 3)'s weight transform is 36 numbers per channel pair against F(2, 3)'s 16, and
+    its tiles pad 7x7 and 14x14 maps to 8x8 and 16x16; with many channels and few pixels
+    (VGG's 256@14x14 and 512@7x7, batch 8) F(2, 3) was as fast or faster (measured
+    10.1 against 10.7 ms, 15.6 against 15.8 ms), while F(4, 3) won by 1.2-1.6x on every
+    ResNet-CIFAR and on VGG's 64@56 and 128@28 layers.
     """
-    out_h, out_w = geometry.out_sizes
-    cg = geometry.weight_shape[1]
-    if pass_ == "backward_data":
-        cg = geometry.out_channels // geometry.groups
-    pixels = geometry.batch * out_h * out_w
-    if pixels < 2 * cg:
-        return "winograd2"
-    return "winograd4"
+    pixels = geometry.batch * geometry.out_sizes[0] * geometry.out_sizes[1]
+    return "winograd2" if pixels < 8 * geometry.weight_shape[1] else "winograd4"
 
 
 def choose(pass_: str, geometry: ConvGeometry) -> str:

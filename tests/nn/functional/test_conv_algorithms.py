@@ -1,0 +1,33 @@
+"""conv1d/2d/3d with each algorithm forced: values and all gradients against PyTorch, through the autograd path."""
+
+import numpy as np
+import pytest
+from tests.helpers import check_against_torch
+
+import convstack.nn.functional as F
+from convstack.nn.kernels import algorithm
+
+# (input shape, weight shape, keyword arguments)
+CASES = {
+    "2d-3x3-pad1": ((2, 8, 9, 7), (6, 8, 3, 3), dict(padding=1)),
+    "2d-3x3-pad2-groups": ((2, 8, 6, 6), (4, 4, 3, 3), dict(padding=2, groups=2)),
+    "2d-3x3-unbatched": ((8, 5, 6), (8, 8, 3, 3), dict(padding=1)),
+    "2d-1x1-stride2": ((2, 6, 7, 6), (4, 6, 1, 1), dict(stride=2)),
+    "1d-k9": ((2, 4, 30), (3, 4, 9), dict(padding=4)),
+    "3d-3x3x3": ((1, 3, 5, 6, 5), (2, 3, 3, 3, 3), dict(padding=1)),
+}
+
+
+@pytest.mark.parametrize("name", algorithm.ALGORITHMS)
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_forced_algorithm_matches_torch(case, name, rng):
+    torch = pytest.importorskip("torch")
+    input_shape, weight_shape, options = case
+    dims = len(weight_shape) - 2
+    conv = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[dims]
+    torch_conv = {1: torch.nn.functional.conv1d, 2: torch.nn.functional.conv2d, 3: torch.nn.functional.conv3d}[dims]
+    arrays = [rng.standard_normal(s).astype(np.float32) for s in (input_shape, weight_shape, (weight_shape[0],))]
+    with algorithm.use(name):  # the forward and the backward that check_against_torch runs
+        check_against_torch(
+            lambda *t: conv(*t, **options), lambda *t: torch_conv(*t, **options), arrays, rtol=1e-4, atol=1e-4
+        )

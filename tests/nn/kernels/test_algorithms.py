@@ -1,0 +1,186 @@
+"""Each convolution algorithm, forced, agrees with the direct im2col path; chunks change nothing; the choice rules."""
+
+import re
+
+import numpy as np
+import pytest
+
+import convstack.backend as backend
+from convstack.nn.kernels import algorithm, conv_gemm, fft_conv
+from convstack.nn.kernels.geometry import ConvGeometry
+from convstack.nn.kernels.windows import pad_spatial
+
+# name: (input shape, weight shape, stride, pads, dilation, groups)
+SHAPES = {
+    "3x3-pad1-odd": ((2, 3, 7, 9), (4, 3, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),
+    "3x3-pad0": ((3, 8, 6, 5), (5, 8, 3, 3), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),
+    "3x3-pad2": ((1, 4, 11, 10), (6, 4, 3, 3), (1, 1), ((2, 2), (2, 2)), (1, 1), 1),
+    "3x3-asymmetric": ((2, 5, 9, 6), (3, 5, 3, 3), (1, 1), ((2, 1), (0, 1)), (1, 1), 1),
+    "3x3-groups": ((2, 6, 8, 8), (4, 3, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 2),
+    "3x3-wide": ((2, 64, 12, 13), (48, 64, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),
+    "3x3-depthwise": ((2, 4, 7, 7), (4, 1, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 4),
+    "1d-k5": ((2, 3, 20), (4, 3, 5), (1,), ((2, 2),), (1,), 1),
+    "2d-k3x4-same": ((2, 3, 9, 8), (5, 3, 3, 4), (1, 1), ((1, 1), (1, 2)), (1, 1), 1),
+    "3d": ((2, 2, 5, 6, 4), (3, 2, 3, 3, 3), (1, 1, 1), ((1, 1), (1, 1), (0, 1)), (1, 1, 1), 1),
+    "strided-dilated-groups": ((2, 4, 9, 8), (6, 2, 3, 2), (2, 1), ((1, 1), (0, 0)), (1, 2), 2),
+    "1x1": ((2, 6, 5, 7), (4, 6, 1, 1), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),
+    "1x1-stride2-pad1-groups": ((2, 6, 5, 7), (9, 2, 1, 1), (2, 2), ((1, 1), (1, 1)), (1, 1), 3),
+    "1x1-3d-stride2": ((2, 4, 5, 4, 3), (3, 4, 1, 1, 1), (2, 2, 2), ((0, 0),) * 3, (1, 1, 1), 1),
+}
+
+
+def _reference(x, weight, grad, geometry):
+    """float64 forward, input and weight gradients by the unchunked im2col path."""
+    x, weight, grad = (a.astype(np.float64) for a in (x, weight, grad))
+    padded = pad_spatial(x, geometry.pads)
+    stride, dilation, groups = geometry.stride, geometry.dilation, geometry.groups
+    out, cols = conv_gemm.forward(padded, weight, stride, dilation, groups)
+    grad_padded = conv_gemm.backward_data(grad, weight, padded.shape, stride, dilation, groups)
+    crop = tuple(slice(b, b + n) for (b, _), n in zip(geometry.pads, x.shape[2:]))
+    grad_input = grad_padded[(Ellipsis,) + crop]
+    grad_weight = conv_gemm.backward_weight(grad, cols, weight.shape, stride, groups)
+    return out, grad_input, grad_weight
+
+
+def _arrays(shape_name, rng, dtype=np.float32):
+    input_shape, weight_shape, stride, pads, dilation, groups = SHAPES[shape_name]
+    x = rng.standard_normal(input_shape).astype(dtype)
+    weight = rng.standard_normal(weight_shape).astype(dtype)
+    geometry = ConvGeometry.of(x, weight, stride, pads, dilation, groups)
+    grad = rng.standard_normal((input_shape[0], weight_shape[0]) + geometry.out_sizes).astype(dtype)
+    return x, weight, grad, geometry
+
+
+def _close(actual, expected, rtol):
+    """Relative to the result's scale: max |actual - expected| <= rtol * max |expected|."""
+    assert actual.shape == expected.shape
+    error = np.abs(actual - expected).max() / np.abs(expected).max()
+    assert error <= rtol, f"relative error {error:.2e} > {rtol:.0e}"
+
+
+def _cases():
+    for name in algorithm.ALGORITHMS:
+        for shape_name in SHAPES:
+            _, _, _, geometry = _arrays(shape_name, np.random.default_rng(0))
+            passes = [p for p in algorithm.PASSES if algorithm.applies(name, p, geometry)]
+            if passes:
+                yield pytest.param(name, shape_name, passes, id=f"{name}-{shape_name}")
+
+
+@pytest.mark.parametrize("name, shape_name, passes", list(_cases()))
+def test_forced_algorithm_matches_direct_path(name, shape_name, passes, rng):
+    x, weight, grad, geometry = _arrays(shape_name, rng)
+    expected = dict(zip(algorithm.PASSES, _reference(x, weight, grad, geometry)))
+    with algorithm.use(name):
+        for pass_ in passes:
+            assert algorithm.choose(pass_, geometry) == name
+        results = {
+            "forward": lambda: algorithm.forward(x, weight, None, geometry),
+            "backward_data": lambda: algorithm.backward_data(grad, weight, geometry),
+            "backward_weight": lambda: algorithm.backward_weight(grad, x, geometry),
+        }
+        for pass_ in passes:
+            actual = results[pass_]()
+            assert actual.dtype == np.float32
+            _close(actual, expected[pass_], 1e-4)
+
+
+@pytest.mark.parametrize("name", ["gemm", "winograd4", "fft"])
+def test_float64_is_exact(name, rng):
+    x, weight, grad, geometry = _arrays("3x3-pad1-odd", rng, np.float64)
+    expected = _reference(x, weight, grad, geometry)
+    with algorithm.use(name):
+        actual = (
+            algorithm.forward(x, weight, None, geometry),
+            algorithm.backward_data(grad, weight, geometry),
+            algorithm.backward_weight(grad, x, geometry),
+        )
+    for a, e in zip(actual, expected):
+        _close(a, e, 1e-12)
+
+
+@pytest.mark.parametrize("name", ["gemm", "col2im", "winograd2", "winograd4"])
+@pytest.mark.parametrize("shape_name", ["3x3-pad1-odd", "3x3-groups", "strided-dilated-groups", "3d"])
+def test_chunks_of_one_sample_equal_the_whole_batch(name, shape_name, rng):
+    x, weight, grad, geometry = _arrays(shape_name, rng)
+    bias = rng.standard_normal(weight.shape[0]).astype(np.float32)
+    with algorithm.use(name):
+        whole = (
+            algorithm.forward(x, weight, bias, geometry),
+            algorithm.backward_data(grad, weight, geometry),
+            algorithm.backward_weight(grad, x, geometry),
+        )
+        with algorithm.workspace(1):  # one sample a chunk
+            chunked = (
+                algorithm.forward(x, weight, bias, geometry),
+                algorithm.backward_data(grad, weight, geometry),
+                algorithm.backward_weight(grad, x, geometry),
+            )
+    for a, b in zip(chunked, whole):  # the weight gradient sums over the chunks in another order
+        _close(a, b, 1e-5)
+
+
+def test_buffer_of_one_sample_too_large_fails_before_allocating(rng):
+    x, weight, _, geometry = _arrays("3x3-wide", rng)
+    backend.set_memory_limit(2**16)
+    try:
+        with algorithm.use("gemm"), algorithm.workspace(2**10), pytest.raises(MemoryError) as caught:
+            algorithm.forward(x, weight, None, geometry)
+    finally:
+        backend.set_memory_limit(None)
+    message = str(caught.value)
+    assert message.startswith("conv2d: the im2col buffer would need 351.0 KiB (input shape (2, 64, 12, 13)")
+    assert "workspace limit (1.0 KiB)" in message
+
+
+def test_heuristic_choices():
+    def geometry(input_shape, weight_shape, stride=1, padding=1, groups=1):
+        dims = len(weight_shape) - 2
+        return ConvGeometry(input_shape, weight_shape, (stride,) * dims, ((padding, padding),) * dims,
+                            (1,) * dims, groups, "float32")
+
+    resnet = geometry((128, 16, 32, 32), (16, 16, 3, 3))
+    assert [algorithm.choose(p, resnet) for p in algorithm.PASSES] == ["winograd4"] * 3
+    assert algorithm.choose("forward", geometry((8, 512, 7, 7), (512, 512, 3, 3))) == "winograd2"
+    assert algorithm.choose("forward", geometry((8, 256, 14, 14), (64, 256, 1, 1), padding=0)) == "pointwise"
+    depthwise = geometry((8, 32, 56, 56), (32, 1, 3, 3), groups=32)
+    assert algorithm.choose("forward", depthwise) == "gemm"
+    assert algorithm.choose("backward_data", depthwise) == "gemm"  # the correlation, no col2im
+    lenet = geometry((64, 6, 14, 14), (16, 6, 5, 5), padding=0)
+    assert algorithm.choose("backward_data", lenet) == "col2im"
+    stem = geometry((8, 3, 224, 224), (64, 3, 7, 7), stride=2, padding=3)
+    assert [algorithm.choose(p, stem) for p in algorithm.PASSES] == ["gemm", "col2im", "gemm"]
+    with algorithm.use("fft"):
+        assert algorithm.choose("forward", stem) == "gemm"  # forced only where it applies
+
+
+def test_benchmark_measures_once_and_caches(rng):
+    x, weight, _, geometry = _arrays("3x3-pad1-odd", rng)
+    algorithm.clear_cache()
+    try:
+        with algorithm.benchmark():
+            first = algorithm.forward(x, weight, None, geometry)
+            chosen = algorithm.cached_choices()[("forward", geometry)]
+            assert chosen in algorithm.candidates("forward", geometry)
+            assert algorithm.choose("forward", geometry) == chosen
+            np.testing.assert_allclose(algorithm.forward(x, weight, None, geometry), first, rtol=1e-6)
+    finally:
+        algorithm.clear_cache()
+    assert algorithm.cached_choices() == {}
+
+
+def test_settings_errors():
+    with pytest.raises(ValueError, match=re.escape("use: invalid value for argument `name`: expected one of gemm")):
+        with algorithm.use("winograd"):
+            pass
+    message = (
+        "set_workspace_limit: invalid value for argument `nbytes`: expected a positive integer or None, received 0"
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        algorithm.set_workspace_limit(0)
+    assert algorithm.workspace_limit() == algorithm.DEFAULT_WORKSPACE_LIMIT
+
+
+@pytest.mark.parametrize("n, expected", [(1, 1), (7, 8), (17, 18), (97, 100), (1025, 1080), (230, 240)])
+def test_fft_good_size(n, expected):
+    assert fft_conv.good_size(n) == expected
