@@ -6,6 +6,8 @@ their batch norms calibrated on one batch (running statistics of real activation
 training), so that outputs have the scale of a trained network's. Run with ``-s`` to print the table.
 """
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -15,7 +17,7 @@ from convstack import models, nn
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from tests.io.test_onnx_export import roundtrip  # noqa: E402
+from tests.io.test_onnx_export import roundtrip, run_onnxruntime  # noqa: E402
 
 SMALL = {
     "lenet5": ({"num_classes": 10, "in_channels": 1, "input_size": 28}, (2, 1, 28, 28)),
@@ -51,6 +53,10 @@ EXTRA = {  # variants with other layers: AlexNet 2012's LRN and grouped convolut
     "unet_bn": ("unet", {"num_classes": 2, "in_channels": 3, "input_size": 20, "depth": 2, "width": 4,
                          "batch_norm": True}, (2, 3, 20, 20)),
 }
+# ResNet-101 (100 layers, narrow, batch norms calibrated on few values): convstack's float32 forward
+# drifts up to ~5e-4 from its own float64 forward, while onnxruntime stays within 1e-4 of it; so the
+# exported graph is checked against the float64 forward and convstack-vs-onnxruntime is allowed 1e-3.
+TOLERANCE = {"resnet101": 1e-3}
 RESULTS = {}
 
 
@@ -71,13 +77,24 @@ def test_every_zoo_model_is_covered():
     assert set(SMALL) == set(models.MODELS)
 
 
-@pytest.mark.parametrize("name", list(SMALL) + list(EXTRA))
+# Depths of the VGG family that add nothing the others do not test: opt-in with `-m slow`.
+SLOW = {"vgg13", "vgg13_bn", "vgg16", "vgg19_bn"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n
+                                  for n in list(SMALL) + list(EXTRA)])
 def test_zoo_model_through_onnx(name, tmp_path):
     builder, options, shape = EXTRA[name] if name in EXTRA else (name, *SMALL[name])
     model = models.get_model(builder, **options)
     calibrate_batch_norm(model, cs.randn(4, *shape[1:]))
     x = cs.randn(*shape)
-    ort_difference, import_difference, proto, imported = roundtrip(model, x, tmp_path)
+    tolerance = TOLERANCE.get(name, 1e-4)
+    ort_difference, import_difference, proto, imported = roundtrip(model, x, tmp_path, tolerance=tolerance)
+    # onnxruntime against convstack in float64: the graph computes the same function.
+    exact = copy.deepcopy(model).double()(x.double()).detach().numpy()
+    (theirs,) = run_onnxruntime(tmp_path / "model.onnx", {"input": x.numpy()})
+    float64_difference = float(np.abs(theirs - exact).max())
+    assert float64_difference <= 1e-4 * max(1.0, float(np.abs(exact).max()))
     # The imported model holds the original's parameters and buffers under the original names.
     original = model.state_dict()
     for key, value in imported.state_dict().items():
@@ -85,6 +102,7 @@ def test_zoo_model_through_onnx(name, tmp_path):
             np.testing.assert_array_equal(value.numpy(), original[key].numpy(), err_msg=key)
     used = {init.name for init in proto.graph.initializer if init.doc_string in ("parameter", "buffer")}
     assert used <= set(imported.state_dict())
-    RESULTS[name] = (ort_difference, import_difference, float(np.abs(model(x).detach().numpy()).max()))
-    print(f"\n{name}: {len(proto.graph.node)} nodes, max |onnxruntime - convstack| {ort_difference:.1e}, "
-          f"max |imported - convstack| {import_difference:.1e}, max |output| {RESULTS[name][2]:.2f}")
+    RESULTS[name] = (ort_difference, float64_difference, import_difference, float(np.abs(exact).max()))
+    print(f"\n{name}: {len(proto.graph.node)} nodes, max |onnxruntime - convstack| {ort_difference:.1e} "
+          f"(float64 convstack: {float64_difference:.1e}), max |imported - convstack| {import_difference:.1e}, "
+          f"max |output| {RESULTS[name][3]:.2f}")
