@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import math
 import time
 
 from convstack.nn.kernels import chunked, fft_conv, pointwise, winograd
@@ -172,7 +173,7 @@ def _winograd_size(geometry: ConvGeometry) -> str:
     10.1 against 10.7 ms, 15.6 against 15.8 ms), while F(4, 3) won by 1.2-1.6x on every
     ResNet-CIFAR and on VGG's 64@56 and 128@28 layers.
     """
-    pixels = geometry.batch * geometry.out_sizes[0] * geometry.out_sizes[1]
+    pixels = geometry.batch * math.prod(geometry.out_sizes)
     return "winograd2" if pixels < 8 * geometry.weight_shape[1] else "winograd4"
 
 
