@@ -22,3 +22,7 @@ from convstack.io.onnx_export import export_onnx  # noqa: E402 - onnx itself is 
 from convstack.io.onnx_import import GraphModule, import_onnx  # noqa: E402
 
 __all__ += ["export_onnx", "import_onnx", "GraphModule"]
+
+from convstack.io.torch_weights import load_torch_state_dict, read_state_dict, save_torch_state_dict  # noqa: E402
+
+__all__ += ["load_torch_state_dict", "read_state_dict", "save_torch_state_dict"]
