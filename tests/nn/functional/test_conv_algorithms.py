@@ -31,3 +31,25 @@ def test_forced_algorithm_matches_torch(case, name, rng):
         check_against_torch(
             lambda *t: conv(*t, **options), lambda *t: torch_conv(*t, **options), arrays, rtol=1e-4, atol=1e-4
         )
+
+
+def test_training_forward_keeps_small_columns_only_for_im2col(rng):
+    import convstack as cs
+    from convstack.nn.kernels import chunked
+
+    x = cs.tensor(rng.standard_normal((2, 3, 9, 9)).astype(np.float32))
+    lenet_like = F.conv2d(x, cs.tensor(rng.standard_normal((4, 3, 5, 5)).astype(np.float32), requires_grad=True))
+    assert isinstance(lenet_like.grad_fn.x, chunked.Columns)  # the weight gradient needs only its GEMM
+    winograd = F.conv2d(x, cs.tensor(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), requires_grad=True))
+    with algorithm.use("winograd4"):
+        winograd = F.conv2d(x, cs.tensor(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), requires_grad=True))
+    assert winograd.grad_fn.x is x.data  # Winograd rebuilds its tiles from the input
+
+
+def test_large_columns_are_not_kept(rng):
+    import convstack as cs
+
+    x = cs.tensor(rng.standard_normal((2, 3, 9, 9)).astype(np.float32))
+    with algorithm.workspace(2**10):  # one sample a chunk: the columns are never whole
+        out = F.conv2d(x, cs.tensor(rng.standard_normal((4, 3, 5, 5)).astype(np.float32), requires_grad=True))
+    assert out.grad_fn.x is x.data

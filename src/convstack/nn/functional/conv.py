@@ -35,10 +35,10 @@ class ConvNd(Function):
     """Cross-correlation of (N, C, *S) with (O, C / groups, *K), plus an optional bias (O,).
 
     Each pass runs the algorithm ``convstack.nn.kernels.algorithm`` chooses for its shape
-    (im2col + GEMM, 1x1 GEMM, Winograd, FFT). The input itself, not im2col's columns, is
-    kept for the weight gradient: the columns are rebuilt chunk by chunk there, which
-    costs about what building them in the forward did and keeps a training step's memory
-    at the size of the activations (columns are prod(K) times larger).
+    (im2col + GEMM, 1x1 GEMM, Winograd, FFT). For the weight gradient the input is kept,
+    or im2col's columns when they are small and im2col serves both passes (see
+    ``algorithm.forward_for_training``): large columns are rebuilt chunk by chunk rather
+    than held, since they are prod(K) times larger than the activations.
     """
 
     def forward(self, x, weight, bias=None, *, stride, padding, dilation, groups):
@@ -47,8 +47,10 @@ class ConvNd(Function):
         if self.unbatched:
             x = x[None]  # (1, C, *S)
         self.geometry = ConvGeometry.of(x, weight, stride, padding, dilation, groups)
-        out = algorithm.forward(x, weight, bias, self.geometry)
-        self.x = x if wants[1] else None
+        if wants[1]:
+            out, self.x = algorithm.forward_for_training(x, weight, bias, self.geometry)  # the input or its columns
+        else:
+            out, self.x = algorithm.forward(x, weight, bias, self.geometry), None
         self.weight = weight if wants[0] else None
         return out[0] if self.unbatched else out
 

@@ -246,11 +246,29 @@ def forward(x, weight, bias, geometry: ConvGeometry):
     return _dispatch("forward", geometry, (x, weight, bias))
 
 
+def forward_for_training(x, weight, bias, geometry: ConvGeometry):
+    """``forward``, and what ``backward_weight`` will need: the input, or im2col's columns.
+
+    When im2col + GEMM runs both the forward and the weight gradient and the batch's
+    columns are small (``chunked.KEEP_BYTES``), the forward's columns are kept so the
+    weight gradient needs only its GEMM; otherwise the input is kept and each algorithm
+    rebuilds what it needs chunk by chunk.
+    """
+    if (not _settings["benchmark"] or ("forward", geometry) in _cache) and choose(
+        "forward", geometry
+    ) == "gemm" == choose("backward_weight", geometry):
+        out, columns = chunked.forward(x, weight, bias, geometry, workspace_limit(), _op(geometry), keep=True)
+        return out, (x if columns is None else columns)
+    return forward(x, weight, bias, geometry), x
+
+
 def backward_data(grad, weight, geometry: ConvGeometry):
     """(N, O, *O) output gradient -> (N, C, *S) input gradient."""
     return _dispatch("backward_data", geometry, (grad, weight))
 
 
 def backward_weight(grad, x, geometry: ConvGeometry):
-    """(N, O, *O) output gradient and the unpadded input -> (O, Cg, *K) weight gradient."""
+    """(N, O, *O) output gradient and the unpadded input (or the kept ``Columns``) -> (O, Cg, *K) weight gradient."""
+    if isinstance(x, chunked.Columns):
+        return chunked.backward_weight(grad, x, geometry, workspace_limit(), _op(geometry))
     return _dispatch("backward_weight", geometry, (grad, x))
