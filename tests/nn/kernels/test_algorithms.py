@@ -20,6 +20,7 @@ SHAPES = {
     "3x3-wide": ((2, 64, 12, 13), (48, 64, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),
     "3x3-depthwise": ((2, 4, 7, 7), (4, 1, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 4),
     "1d-k5": ((2, 3, 20), (4, 3, 5), (1,), ((2, 2),), (1,), 1),
+    "1d-k3": ((3, 4, 17), (5, 4, 3), (1,), ((1, 0),), (1,), 1),
     "2d-k3x4-same": ((2, 3, 9, 8), (5, 3, 3, 4), (1, 1), ((1, 1), (1, 2)), (1, 1), 1),
     "3d": ((2, 2, 5, 6, 4), (3, 2, 3, 3, 3), (1, 1, 1), ((1, 1), (1, 1), (0, 1)), (1, 1, 1), 1),
     "strided-dilated-groups": ((2, 4, 9, 8), (6, 2, 3, 2), (2, 1), ((1, 1), (0, 0)), (1, 2), 2),
@@ -152,6 +153,8 @@ def test_heuristic_choices():
     assert [algorithm.choose(p, stem) for p in algorithm.PASSES] == ["gemm", "col2im", "gemm"]
     with algorithm.use("fft"):
         assert algorithm.choose("forward", stem) == "gemm"  # forced only where it applies
+    assert algorithm.choose("forward", geometry((8, 16, 32, 32), (16, 16, 11, 11), padding=5)) == "fft"
+    assert algorithm.choose("forward", geometry((8, 16, 16, 16, 16), (16, 16, 3, 3, 3))) == "winograd4"
 
 
 def test_benchmark_measures_once_and_caches(rng):

@@ -150,7 +150,9 @@ def heuristic(pass_: str, geometry: ConvGeometry) -> str:
       (stride 1) when the layer has at most twice as many output as input channels
       per group, else dcols + col2im (LeNet's 1 -> 6 and 6 -> 16 layers: 2-3x faster by
       col2im, whose columns have the fewer input channels).
-    - everything else, including FFT's shapes: ``gemm`` (FFT lost on every benchmark layer).
+    - kernels of 100 taps or more (11x11, 15x15), stride 1: ``fft`` (2-3.5x faster than
+      im2col there; it lost on every benchmark layer, whose kernels have 9 to 49 taps).
+    - everything else: ``gemm``.
     """
     if pointwise.applies(geometry):
         return "pointwise"
@@ -159,6 +161,8 @@ def heuristic(pass_: str, geometry: ConvGeometry) -> str:
     wide = min(out_per_group, in_per_group) >= 8
     if wide and applies("winograd4", pass_, geometry):
         return _winograd_size(geometry)
+    if math.prod(geometry.kernel) >= 100 and applies("fft", pass_, geometry):
+        return "fft"
     if pass_ == "backward_data" and (chunked.correlate_pads(geometry) is None or out_per_group > 2 * in_per_group):
         return "col2im"
     return "gemm"
