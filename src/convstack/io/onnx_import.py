@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy
 
-from convstack.io.onnx_export import _require_onnx
+from convstack.io.onnx_export_graph import _require_onnx
 from convstack.nn.modules.module import Module
 from convstack.nn.modules.parameter import Parameter
 from convstack.tensor import Tensor

@@ -1,19 +1,21 @@
-"""ONNX nodes as convstack modules: the layers (convolution, pooling, normalisation, linear, resize).
+"""ONNX nodes as convstack modules: the import context and the layers with parameters (convolution,
+transposed convolution, batch norm, Gemm as ``nn.Linear``).
 
 A builder takes one ONNX node and the ``ImportContext`` and returns the ``Step`` s that run
 it: a module, the value names it reads at run time and those it writes. Layers list the
 initializers they took over (``params``), which decides where ``import_onnx`` puts them.
-Element-wise and shape operators are in ``onnx_import_tensor``.
+Parameter-free layers are in ``onnx_import_nn``, element-wise and shape operators in
+``onnx_import_tensor``; ``BUILDERS`` gathers them all by operator name.
 """
 
 from __future__ import annotations
 
 import numpy
 
-import convstack as cs
 import convstack.nn.functional as F
 from convstack import nn
-from convstack.io.onnx_import_tensor import TENSOR_BUILDERS, OnnxOp, Step, ints, pads_to_torch
+from convstack.io.onnx_import_nn import LAYER_BUILDERS, spatial_options, with_pre_pad
+from convstack.io.onnx_import_tensor import TENSOR_BUILDERS, OnnxOp, Step
 
 
 class ImportContext:
@@ -81,27 +83,6 @@ class ImportContext:
         return ValueError(f"import_onnx: operator '{node.op_type}' in node '{node.name}': {message}")
 
 
-def _spatial_options(node, ctx, spatial: int, attributes: dict, kind: str):
-    """Stride, symmetric padding (or pre-padding pairs when asymmetric) and dilation of a conv or pool node."""
-    if attributes.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
-        raise ctx.fail(node, f"auto_pad {attributes['auto_pad']!r} is not supported (only NOTSET and VALID)")
-    pads = list(attributes.get("pads", [0] * (2 * spatial)))
-    stride = tuple(attributes.get("strides", [1] * spatial))
-    dilation = tuple(attributes.get("dilations", [1] * spatial))
-    before, after = pads[:spatial], pads[spatial:]
-    return stride, before, after, dilation
-
-
-def _with_pre_pad(node, ctx, step: Step, before, after, value: float) -> list:
-    """``step`` preceded by an explicit ``F.pad`` of its data input (asymmetric or oversized padding)."""
-    padded = f"{node.output[0]}/padded"
-    pairs = list(zip(before, after))
-    pad = OnnxOp("Pad", lambda x: F.pad(x, pads_to_torch([(0, 0), (0, 0)] + pairs), value=value),
-                 pads=pairs, value=value)
-    step.inputs = [padded] + step.inputs[1:]
-    return [Step(f"{node.name}_pad", pad, [node.input[0]], [padded]), step]
-
-
 # ---------------------------------------------------------------------------------- convolution
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 _CONV_TRANSPOSE = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
@@ -116,7 +97,7 @@ def _conv(node, ctx):
     spatial = rank - 2
     if spatial not in _CONV:
         raise ctx.fail(node, f"{spatial}-D convolution is not supported (1-D, 2-D and 3-D are)")
-    stride, before, after, dilation = _spatial_options(node, ctx, spatial, attributes, "conv")
+    stride, before, after, dilation = spatial_options(node, ctx, spatial, attributes, "conv")
     groups = attributes.get("group", 1)
     symmetric = before == after
     padding = tuple(before) if symmetric else (0,) * spatial
@@ -132,7 +113,7 @@ def _conv(node, ctx):
         op = OnnxOp("Conv", lambda x, w, b=None: function(x, w, b, stride, padding, dilation, groups),
                     stride=stride, padding=padding, dilation=dilation, groups=groups)
         step = Step(node.name, op, list(node.input), [node.output[0]])
-    return [step] if symmetric else _with_pre_pad(node, ctx, step, before, after, 0.0)
+    return [step] if symmetric else with_pre_pad(node, ctx, step, before, after, 0.0)
 
 
 def _conv_transpose(node, ctx):
@@ -145,7 +126,7 @@ def _conv_transpose(node, ctx):
     spatial = weight.ndim - 2
     if spatial not in _CONV_TRANSPOSE:
         raise ctx.fail(node, f"{spatial}-D transposed convolution is not supported")
-    stride, before, after, dilation = _spatial_options(node, ctx, spatial, attributes, "conv_transpose")
+    stride, before, after, dilation = spatial_options(node, ctx, spatial, attributes, "conv_transpose")
     if before != after:
         raise ctx.fail(node, f"asymmetric pads {before + after} are not supported")
     groups = attributes.get("group", 1)
@@ -173,60 +154,6 @@ def _fill(layer, params: dict, ctx) -> dict:
     return used
 
 
-# -------------------------------------------------------------------------------------- pooling
-_MAX_POOL = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}
-_AVG_POOL = {1: nn.AvgPool1d, 2: nn.AvgPool2d, 3: nn.AvgPool3d}
-
-
-def _pool(node, ctx):
-    attributes = ctx.attributes(node)
-    kernel = tuple(attributes["kernel_shape"])
-    spatial = len(kernel)
-    if spatial not in _MAX_POOL:
-        raise ctx.fail(node, f"{spatial}-D pooling is not supported")
-    stride, before, after, dilation = _spatial_options(node, ctx, spatial, attributes, "pool")
-    ceil_mode = bool(attributes.get("ceil_mode", 0))
-    native = before == after and all(p <= k // 2 for p, k in zip(before, kernel))
-    padding = tuple(before) if native else (0,) * spatial
-    if node.op_type == "MaxPool":
-        if len(node.output) > 1 and node.output[1]:
-            ctx.unsupported[node.output[1]] = f"the Indices output of MaxPool node '{node.name}' is not supported"
-        layer = _MAX_POOL[spatial](kernel, stride, padding, dilation, ceil_mode=ceil_mode)
-        fill = -numpy.inf
-    else:
-        include = bool(attributes.get("count_include_pad", 0))
-        layer = _AVG_POOL[spatial](kernel, stride, padding, ceil_mode=ceil_mode, count_include_pad=include)
-        if not native and not include:
-            return [Step(node.name, _masked_average(layer, before, after), [node.input[0]], [node.output[0]])]
-        fill = 0.0
-    step = Step(node.name, layer, [node.input[0]], [node.output[0]])
-    return [step] if native else _with_pre_pad(node, ctx, step, before, after, fill)
-
-
-def _masked_average(layer, before, after) -> OnnxOp:
-    """Average pooling over explicit (asymmetric or wide) padding that the divisor leaves out:
-    the pooled zero-padded input over the pooled zero-padded mask of ones (the count of real elements)."""
-    pairs = pads_to_torch([(0, 0), (0, 0)] + list(zip(before, after)))
-
-    def average(x):
-        mask = cs.ones(1, 1, *x.shape[2:], dtype=x.dtype)
-        return layer(F.pad(x, pairs)) / layer(F.pad(mask, pairs))
-
-    return OnnxOp("AveragePool", average, pads=list(before) + list(after), count_include_pad=0)
-
-
-def _global_pool(node, ctx):
-    largest = node.op_type == "GlobalMaxPool"
-
-    def pool(x):
-        out = x
-        for axis in range(x.ndim - 1, 1, -1):
-            out = out.max(axis, keepdim=True).values if largest else out.mean(axis, keepdim=True)
-        return out
-
-    return [Step(node.name, OnnxOp(node.op_type, pool), [node.input[0]], [node.output[0]])]
-
-
 # -------------------------------------------------------------------------------- normalisation
 _BATCH_NORM = {2: nn.BatchNorm1d, 3: nn.BatchNorm1d, 4: nn.BatchNorm2d, 5: nn.BatchNorm3d}
 
@@ -249,17 +176,6 @@ def _batch_norm(node, ctx):
                                                   momentum=1 - attributes.get("momentum", 0.9), affine=affine,
                                                   dtype=scale.dtype)
     return [Step(node.name, layer, [node.input[0]], [node.output[0]], _fill(layer, names, ctx))]
-
-
-def _lrn(node, ctx):
-    attributes = ctx.attributes(node)
-    size = attributes["size"]
-    if size % 2 == 0:
-        raise ctx.fail(node, f"an even size ({size}) centres the window differently from convstack's; only odd sizes "
-                             "are supported")
-    layer = nn.LocalResponseNorm(size, attributes.get("alpha", 1e-4), attributes.get("beta", 0.75),
-                                 attributes.get("bias", 1.0))
-    return [Step(node.name, layer, [node.input[0]], [node.output[0]])]
 
 
 # --------------------------------------------------------------------------------------- linear
@@ -292,114 +208,11 @@ def _gemm(node, ctx):
     return [Step(node.name, op, list(node.input), [node.output[0]])]
 
 
-# --------------------------------------------------------------------------------------- resize
-_LINEAR_MODES = {1: "linear", 2: "bilinear", 3: "trilinear"}
-
-
-def _resize(node, ctx):
-    attributes = ctx.attributes(node)
-    mode = attributes.get("mode", "nearest")
-    transform = attributes.get("coordinate_transformation_mode", "half_pixel")
-    if ctx.opset < 11:
-        scales = ctx.constant(node, 1, "scales")
-        sizes = None
-    else:
-        scales = ctx.constant(node, 2, "scales")
-        sizes = ctx.constant(node, 3, "sizes")
-    if scales is not None and scales.size == 0:
-        scales = None
-    if (scales is None) == (sizes is None):
-        raise ctx.fail(node, "exactly one of scales and sizes must be given")
-    fixed = scales if scales is not None else sizes
-    if scales is not None and any(float(s) != 1.0 for s in scales[:2]):
-        raise ctx.fail(node, f"scales {list(scales)} resize the batch or channel dimension")
-    if mode == "nearest":
-        if transform != "asymmetric" or attributes.get("nearest_mode", "round_prefer_floor") != "floor":
-            raise ctx.fail(node, "nearest resizing is supported with coordinate_transformation_mode 'asymmetric' and "
-                                 "nearest_mode 'floor' (PyTorch's rule)")
-        align = None
-    elif mode == "linear":
-        if transform not in ("align_corners", "pytorch_half_pixel", "half_pixel"):
-            raise ctx.fail(node, f"linear resizing with coordinate_transformation_mode {transform!r} is not "
-                                 "supported (align_corners, pytorch_half_pixel and half_pixel are)")
-        align = transform == "align_corners"
-    else:
-        raise ctx.fail(node, f"mode {mode!r} is not supported (nearest and linear are)")
-    spatial_values = [float(v) if scales is not None else int(v) for v in fixed[2:]]
-
-    def resize(x):
-        kind = mode if mode == "nearest" else _LINEAR_MODES[x.ndim - 2]
-        if scales is not None:
-            return F.interpolate(x, scale_factor=spatial_values, mode=kind, align_corners=align)
-        return F.interpolate(x, size=spatial_values, mode=kind, align_corners=align)
-
-    op = OnnxOp("Resize", resize, mode=mode, coordinate_transformation_mode=transform,
-                **({"scales": spatial_values} if scales is not None else {"sizes": spatial_values}))
-    return [Step(node.name, op, [node.input[0]], [node.output[0]])]
-
-
-def _pad(node, ctx):
-    attributes = ctx.attributes(node)
-    mode = attributes.get("mode", "constant")
-    modes = {"constant": "constant", "reflect": "reflect", "edge": "replicate", "wrap": "circular"}
-    if mode not in modes:
-        raise ctx.fail(node, f"mode {mode!r} is not supported")
-    if ctx.opset < 11:
-        pads, value = attributes["pads"], attributes.get("value", 0.0)
-    else:
-        pads = ints(ctx.constant(node, 1, "pads"))
-        constant = ctx.constant(node, 2, "constant_value")
-        value = 0.0 if constant is None else float(constant)
-        if ctx.input(node, 3):
-            raise ctx.fail(node, "the axes input is not supported")
-    rank = len(pads) // 2
-    pairs = list(zip(pads[:rank], pads[rank:]))
-    op = OnnxOp("Pad", lambda x: F.pad(x, pads_to_torch(pairs), mode=modes[mode], value=value), mode=mode,
-                pads=pairs)
-    return [Step(node.name, op, [node.input[0]], [node.output[0]])]
-
-
-def _activation(factory):
-    def build(node, ctx):
-        return [Step(node.name, factory(ctx.attributes(node)), [node.input[0]], [node.output[0]])]
-
-    return build
-
-
-def _softmax(layer, name):
-    def build(node, ctx):
-        axis = ctx.attributes(node).get("axis", -1 if ctx.opset >= 13 else 1)
-        if ctx.opset >= 13:
-            return [Step(node.name, layer(dim=axis), [node.input[0]], [node.output[0]])]
-        function = F.softmax if name == "Softmax" else F.log_softmax
-
-        def coerced(x):  # before opset 13: over the input flattened to 2-D at `axis`
-            return function(x.reshape(int(numpy.prod(x.shape[:axis])), -1), 1).reshape(x.shape)
-
-        return [Step(node.name, OnnxOp(name, coerced, axis=axis), [node.input[0]], [node.output[0]])]
-
-    return build
-
-
 BUILDERS = {
     "Conv": _conv,
     "ConvTranspose": _conv_transpose,
-    "MaxPool": _pool,
-    "AveragePool": _pool,
-    "GlobalAveragePool": _global_pool,
-    "GlobalMaxPool": _global_pool,
     "BatchNormalization": _batch_norm,
-    "LRN": _lrn,
     "Gemm": _gemm,
-    "Resize": _resize,
-    "Pad": _pad,
-    "Relu": _activation(lambda a: nn.ReLU()),
-    "LeakyRelu": _activation(lambda a: nn.LeakyReLU(a.get("alpha", 0.01))),
-    "Elu": _activation(lambda a: nn.ELU(a.get("alpha", 1.0))),
-    "Gelu": _activation(lambda a: nn.GELU(a.get("approximate", "none"))),
-    "Sigmoid": _activation(lambda a: nn.Sigmoid()),
-    "Tanh": _activation(lambda a: nn.Tanh()),
-    "Softmax": _softmax(nn.Softmax, "Softmax"),
-    "LogSoftmax": _softmax(nn.LogSoftmax, "LogSoftmax"),
+    **LAYER_BUILDERS,
     **TENSOR_BUILDERS,
 }
