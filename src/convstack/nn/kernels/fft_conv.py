@@ -20,8 +20,6 @@ whose first K values per dimension are kept.
 
 from __future__ import annotations
 
-import math
-
 from convstack.backend import get_array_module
 from convstack.nn.kernels.chunked import pad_into
 from convstack.nn.kernels.geometry import ConvGeometry
@@ -101,9 +99,3 @@ def backward_weight(grad, x, geometry: ConvGeometry):
     kept = full[(Ellipsis,) + tuple(slice(0, k) for k in geometry.kernel)]
     return xp.ascontiguousarray(kept, dtype=x.dtype)
 
-
-def transform_bytes(geometry: ConvGeometry) -> int:
-    """Bytes of the input's spectrum (complex, half the last axis), the largest buffer."""
-    sizes = [good_size(n) for n in geometry.padded_sizes]
-    sizes[-1] = sizes[-1] // 2 + 1
-    return 2 * geometry.itemsize * geometry.batch * geometry.in_channels * math.prod(sizes)

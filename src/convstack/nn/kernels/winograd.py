@@ -236,9 +236,3 @@ def backward_weight(grad, x, geometry: ConvGeometry, m: int, limit: int):
     dw = xp.matmul(_kron(xp, g, dims).T, total.reshape(positions, -1))  # (3^d, O*Cg)
     return xp.ascontiguousarray(dw.T).reshape(geometry.weight_shape)
 
-
-def multiplications(geometry: ConvGeometry, m: int) -> int:
-    """Multiply-adds in the GEMMs: alpha^d per tile and channel pair."""
-    tiles, _ = _tiles(geometry, m)
-    count = geometry.batch * math.prod(tiles)
-    return (m + 2) ** len(tiles) * count * geometry.out_channels * geometry.weight_shape[1]

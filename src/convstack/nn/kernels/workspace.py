@@ -46,11 +46,6 @@ def scratch(xp, slot: str, shape, dtype):
     return buffer[:nbytes].view(dtype).reshape(shape)
 
 
-def release_scratch() -> None:
-    """Free this thread's scratch buffers (they are otherwise kept for the next call)."""
-    _local.buffers = {}
-
-
 def batch_chunk(batch: int, bytes_per_sample: int, limit: int, what: str, context: str, xp=None) -> int:
     """How many samples a chunk holds so that its buffer stays within ``limit`` bytes (at least one).
 
