@@ -85,6 +85,32 @@ def test_resume_continues_a_run(tiny_fashion, tmp_path):
     assert [row["epoch"] for row in history] == [1, 2]
 
 
+def test_fine_tune_from_a_checkpoint_with_frozen_features(tiny_fashion, tmp_path, capsys):
+    from convstack.io import load_checkpoint
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    common = ["train", "--data-root", str(tiny_fashion), "--no-progress", "--limit-train", "128", "--epochs", "1"]
+    assert main(common + ["--out", str(first)]) == 0
+    args = [
+        "--out",
+        str(second),
+        "--init-from",
+        str(first / "last.ckpt"),
+        "--freeze",
+        "features.*",
+        "--num-classes",
+        "12",
+    ]
+    assert main(common + args) == 0
+    assert "fine-tuning:" in capsys.readouterr().err
+    before, after = load_checkpoint(first / "last.ckpt")["model"], load_checkpoint(second / "last.ckpt")["model"]
+    for name in before:
+        if name.startswith("features."):
+            np.testing.assert_array_equal(before[name], after[name], err_msg=name)
+    assert after["classifier.5.weight"].shape == (12, 84)
+    assert not np.array_equal(before["classifier.1.weight"], after["classifier.1.weight"])
+
+
 def test_summary_prints_the_lecture_example(capsys):
     assert main(["summary", "spec:conv10k5p2", "--input-size", "3x32x32"]) == 0
     text = capsys.readouterr().out

@@ -1,4 +1,4 @@
-"""The ``convstack`` command: train | evaluate | predict | summary | lr-find | filter | visualize."""
+"""The ``convstack`` command: train | evaluate | predict | summary | lr-find | filter | visualize | export."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sys
 
 from convstack.cli import (
     evaluate_command,
+    export_command,
     filter_command,
     lr_find_command,
     predict_command,

@@ -22,17 +22,33 @@ def add_parser(subparsers):
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--filter", default=None, metavar="SUBSTRING",
-                   help="run only the workloads whose name contains SUBSTRING (case-insensitive; see --list)")
-    p.add_argument("--repeat", type=A.positive_int, default=None, help="timed repetitions per framework (default 5; "
-                   "--quick: 3)")
+    p.add_argument(
+        "--filter",
+        default=None,
+        metavar="SUBSTRING",
+        help="run only the workloads whose name contains SUBSTRING (case-insensitive; see --list)",
+    )
+    p.add_argument(
+        "--repeat", type=A.positive_int, default=None, help="timed repetitions per framework (default 5; --quick: 3)"
+    )
     p.add_argument("--warmup", type=A.non_negative_int, default=1, help="untimed repetitions first (default 1)")
-    p.add_argument("--json", default=None, metavar="FILE", help="also write the results as JSON to FILE ('-': "
-                   "stdout, and the table goes to stderr)")
-    p.add_argument("--quick", action="store_true",
-                   help="3 repetitions and a tenth of the LeNet-5 epoch, extrapolated to the whole epoch")
-    p.add_argument("--threads", type=A.positive_int, default=None,
-                   help="threads for NumPy's BLAS and for PyTorch (default: the cores available)")
+    p.add_argument(
+        "--json",
+        default=None,
+        metavar="FILE",
+        help="also write the results as JSON to FILE ('-': stdout, and the table goes to stderr)",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="3 repetitions and a tenth of the LeNet-5 epoch, extrapolated to the whole epoch",
+    )
+    p.add_argument(
+        "--threads",
+        type=A.positive_int,
+        default=None,
+        help="threads for NumPy's BLAS and for PyTorch (default: the cores available)",
+    )
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory row (two subprocesses)")
     p.add_argument("--no-torch", action="store_true", help="time convstack only, even when PyTorch is installed")
     p.add_argument("--list", action="store_true", help="list the workloads (after --filter) and exit")
@@ -54,9 +70,15 @@ def run(args) -> int:
         for workload in select(all_workloads(args.quick), args.filter):
             print(f"{workload.name}\n    {workload.description}")
         return 0
-    settings = suite.Settings(filter=args.filter, repeat=args.repeat or (3 if args.quick else 5), warmup=args.warmup,
-                              quick=args.quick, threads=args.threads, memory=not args.no_memory,
-                              torch=not args.no_torch)
+    settings = suite.Settings(
+        filter=args.filter,
+        repeat=args.repeat or (3 if args.quick else 5),
+        warmup=args.warmup,
+        quick=args.quick,
+        threads=args.threads,
+        memory=not args.no_memory,
+        torch=not args.no_torch,
+    )
     out = sys.stderr if args.json == "-" else sys.stdout
     document = suite.run(settings, out=out)
     if args.json:

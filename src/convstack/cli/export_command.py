@@ -29,10 +29,15 @@ def add_parser(subparsers):
     )
     p.add_argument("checkpoint", help="a checkpoint written by convstack train (best.ckpt, last.ckpt)")
     p.add_argument("--format", choices=tuple(FORMATS), default="onnx", help="onnx (default), pt or safetensors")
-    p.add_argument("--out", default=None, help="file to write (default: the checkpoint's name with the format's "
-                                               "suffix)")
-    p.add_argument("--input-size", type=A.input_shape, default=None,
-                   help="CxHxW of the traced input (CxL, CxDxHxW for 1-D, 3-D models; default: the trained size)")
+    p.add_argument(
+        "--out", default=None, help="file to write (default: the checkpoint's name with the format's suffix)"
+    )
+    p.add_argument(
+        "--input-size",
+        type=A.input_shape,
+        default=None,
+        help="CxHxW of the traced input (CxL, CxDxHxW for 1-D, 3-D models; default: the trained size)",
+    )
     p.add_argument("--opset", type=A.positive_int, default=17, help="ONNX operator set (default 17)")
     p.add_argument("--static-batch", action="store_true", help="fix the batch size at 1 (default: left free)")
     p.set_defaults(run=run)
@@ -61,8 +66,10 @@ def run(args) -> int:
     try:
         import onnx
     except ImportError:
-        print("convstack export: error: ONNX export needs the onnx package (pip install 'convstack[onnx]')",
-              file=sys.stderr)
+        print(
+            "convstack export: error: ONNX export needs the onnx package (pip install 'convstack[onnx]')",
+            file=sys.stderr,
+        )
         return 2
     from convstack.io.onnx_export import export_onnx
 
@@ -71,8 +78,10 @@ def run(args) -> int:
     proto = export_onnx(model, example, out, opset=args.opset, dynamic_batch=not args.static_batch, check=False)
     onnx.checker.check_model(proto, full_check=True)
     dims = "x".join(str(d.dim_param or d.dim_value) for d in proto.graph.input[0].type.tensor_type.shape.dim)
-    print(f"wrote {out} ({out.stat().st_size:,} bytes): {config['model']}, {len(proto.graph.node)} nodes, opset "
-          f"{args.opset}, input {proto.graph.input[0].name} {dims}; onnx.checker: ok")
+    print(
+        f"wrote {out} ({out.stat().st_size:,} bytes): {config['model']}, {len(proto.graph.node)} nodes, opset "
+        f"{args.opset}, input {proto.graph.input[0].name} {dims}; onnx.checker: ok"
+    )
     if proto.doc_string:
         print(f"note: {proto.doc_string}")
     try:
@@ -85,6 +94,8 @@ def run(args) -> int:
     with cs.no_grad():
         ours = model(example).numpy()
     difference = float(numpy.abs(theirs - ours).max())
-    print(f"onnxruntime {onnxruntime.__version__}: max |onnxruntime - convstack| = {difference:.2e} "
-          f"(max |output| {float(numpy.abs(ours).max()):.3g})")
+    print(
+        f"onnxruntime {onnxruntime.__version__}: max |onnxruntime - convstack| = {difference:.2e} "
+        f"(max |output| {float(numpy.abs(ours).max()):.3g})"
+    )
     return 0

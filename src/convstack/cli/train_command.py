@@ -20,6 +20,7 @@ from convstack.cli.common import (
     transform_for,
 )
 from convstack.train import Trainer, evaluate, format_confusion
+from convstack.train.finetune import prepare_finetune
 from convstack.vis import write_report
 
 
@@ -47,6 +48,26 @@ def add_parser(subparsers):
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.ckpt")
     p.add_argument("--limit-train", type=A.positive_int, default=None, help="use only the first N training images")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--init-from",
+        default=None,
+        metavar="FILE",
+        help="start from these weights: a convstack checkpoint, or a .pt/.pth/.safetensors state dict",
+    )
+    p.add_argument(
+        "--freeze",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="do not train parameters matching this name pattern, e.g. 'features.*' (repeatable)",
+    )
+    p.add_argument(
+        "--num-classes",
+        type=A.positive_int,
+        default=None,
+        help="outputs of the model's head (default: the dataset's classes); a new head when "
+        "--init-from has another size",
+    )
     p.set_defaults(run=run)
 
 
@@ -73,9 +94,20 @@ def run(args) -> int:
     test_set = data.ImageArrayDataset(test_raw.images, test_raw.labels, transform=transform, classes=test_raw.classes)
     channels, height, _ = image_shape(base)
     classes = list(base.classes) if base.classes is not None else [str(i) for i in range(int(base.labels.max()) + 1)]
+    if args.num_classes is not None and args.num_classes < len(classes):
+        print(
+            f"convstack train: error: --num-classes {args.num_classes} is fewer than the dataset's "
+            f"{len(classes)} classes",
+            file=sys.stderr,
+        )
+        return 2
+    num_classes = args.num_classes or len(classes)
+    classes += [str(i) for i in range(len(classes), num_classes)]  # a head wider than the dataset's classes
     config = {
         "model": args.model,
-        "model_options": {"num_classes": len(classes), "in_channels": channels, "input_size": height},
+        "model_options": {"num_classes": num_classes, "in_channels": channels, "input_size": height},
+        "init_from": args.init_from,
+        "freeze": args.freeze,
         "dataset": args.dataset,
         "classes": classes,
         "normalize": {"mean": as_float_list(mean), "std": as_float_list(std)},
@@ -85,6 +117,13 @@ def run(args) -> int:
         },
     }
     model = build_model(config)
+    if args.init_from or args.freeze:
+        report = prepare_finetune(model, args.init_from, args.freeze, num_classes)
+        print(
+            f"fine-tuning: {len(report['loaded'])} tensors from {args.init_from}, head {report['head']} "
+            f"{'new' if report['head_reset'] else 'loaded'}, {len(report['frozen'])} parameters frozen",
+            file=sys.stderr,
+        )
     groups = optim.param_groups_weight_decay(model, args.weight_decay)
     if args.optimizer == "sgd":
         optimizer = optim.SGD(groups, lr=args.lr, momentum=args.momentum)

@@ -56,7 +56,7 @@ def save_safetensors(arrays: dict, path, metadata: dict | None = None) -> None:
     header, chunks, offset = {}, [], 0
     digest = hashlib.sha256()
     for name, value in arrays.items():
-        array = numpy.ascontiguousarray(to_numpy(getattr(value, "data", value)))
+        array = numpy.asarray(to_numpy(getattr(value, "data", value)), order="C")  # keeps 0-d arrays 0-d
         if array.dtype not in _CODES:
             raise CheckpointError(f"{path}: cannot store array {name!r} of dtype {array.dtype}")
         raw = array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
