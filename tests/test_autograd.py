@@ -105,3 +105,39 @@ def test_leaf_gradient_is_not_aliased_between_inputs():
     (a + b).sum().backward()
     a.grad.data[...] = 7
     assert b.grad.tolist() == [1.0]
+
+
+def test_an_ops_inputs_are_freed_unless_its_backward_saved_them():
+    import weakref
+
+    import convstack.nn.functional as F
+
+    x = cs.tensor([-1.0, 2.0, 3.0], requires_grad=True)
+    y = x * 2  # its array is needed by nothing below: ReLU saves its output, not its input
+    seen = weakref.ref(y.data)
+    z = F.relu(y)
+    del y
+    assert seen() is None
+    (z * z).sum().backward()
+    assert x.grad.tolist() == [0.0, 16.0, 24.0]
+
+
+def test_hooks_and_retain_grad_registered_after_the_tensor_was_used():
+    x = cs.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 3
+    z = (y * y).sum()
+    seen = []
+    y.register_hook(lambda g: seen.append(g.tolist()))
+    y.retain_grad()
+    z.backward()
+    assert seen == [[6.0, 12.0]] and y.grad.tolist() == [6.0, 12.0] and x.grad.tolist() == [18.0, 36.0]
+
+
+def test_diamond_waits_for_every_branch_before_running_an_op():
+    x = cs.tensor(2.0, requires_grad=True)
+    y = x * x
+    calls = []
+    y.register_hook(lambda g: calls.append(g.item()))
+    (y * 3 + y.exp() + y).backward()  # three paths into y: its hook and backward run once, on the sum
+    assert calls == [pytest.approx(3 + np.exp(4.0) + 1)]
+    assert x.grad.item() == pytest.approx((3 + np.exp(4.0) + 1) * 4)

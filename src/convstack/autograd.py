@@ -5,9 +5,14 @@ A ``Function`` subclass implements one op: ``forward`` on raw arrays, saving on
 tensor input, in order (``None`` where an input needs none). ``Function.apply``
 wraps the arrays in tensors and records the op in the graph when gradients are on.
 
-``backward()`` on a tensor sorts the graph topologically and walks it in reverse,
-as micrograd does, but iteratively so that deep networks do not hit Python's
-recursion limit.
+The graph links ops, not tensors: each recorded ``Function`` keeps one edge per input,
+to the op that made it (or to the input itself when it is a leaf), so an op's inputs stay
+alive only when its ``forward`` saved them for ``backward``. ``backward()`` on a tensor
+counts, for every op it reaches, how many edges lead there, and runs each op's
+``backward`` once all of its output's gradient has arrived (iteratively, so deep networks
+do not hit Python's recursion limit). Each gradient is dropped as soon as its op consumed
+it, and each op's saved arrays as soon as its ``backward`` ran. Hooks and ``retain_grad``
+on a non-leaf tensor live on the op that made it.
 
 In anomaly mode (``convstack.detect_anomaly()``, see ``convstack.anomaly``) ``apply``
 checks every op's output and the graph walk every gradient an op returns for NaN and Inf.
@@ -68,30 +73,38 @@ class Function:
     ``backward(grad_output)`` receives the gradient of the first output and returns
     a tuple with one gradient array (or ``None``) per tensor input.
     ``self.needs_input_grad`` says which inputs need one.
+
+    Recorded ops hold ``next_edges``: per input, ``None`` when it needs no gradient, else
+    ``(node, shape, dtype)`` with ``node`` the op that made the input, or the input tensor
+    itself when it is a leaf. Not the input tensors: their arrays stay alive only where
+    ``forward`` saved them.
     """
 
     needs_input_grad: tuple = ()
-    inputs: tuple = ()
+    next_edges: tuple = ()
+    _tensor_hooks: tuple = ()  # hooks registered on the output tensor (a list once one is)
+    _retained = None  # weak reference to the output tensor when it retains its gradient
 
     @classmethod
     def apply(cls, *inputs, **options):
-        from convstack.tensor import Tensor, as_tensor
-
-        tensors = tuple(x if isinstance(x, Tensor) else as_tensor(x) for x in inputs)
+        tensors = tuple(x if isinstance(x, _Tensor) else _as_tensor(x) for x in inputs)
         fn = cls()
-        fn.needs_input_grad = tuple(t.requires_grad for t in tensors)
-        outputs = fn.forward(*(t.data for t in tensors), **options)
+        fn.needs_input_grad = needs = tuple(t.requires_grad for t in tensors)
+        outputs = fn.forward(*[t.data for t in tensors], **options)
         extra = ()
-        if isinstance(outputs, tuple):
+        if type(outputs) is tuple:
             outputs, *extra = outputs
         if _anomaly._enabled:
             _anomaly.check_forward(fn, [t.data for t in tensors], outputs)
-        requires_grad = is_grad_enabled() and any(fn.needs_input_grad)
-        result = Tensor._make(outputs, requires_grad=requires_grad, grad_fn=fn if requires_grad else None)
-        if requires_grad:
-            fn.inputs = tensors
+        if True in needs and getattr(_state, "grad_enabled", True):
+            fn.next_edges = tuple(
+                (t.grad_fn or t, t.data.shape, t.data.dtype) if t.requires_grad else None for t in tensors
+            )
+            result = _make(outputs, True, fn)
+        else:
+            result = _make(outputs)
         if extra:
-            result = (result, *(Tensor._make(e) for e in extra))
+            result = (result, *(_make(e) for e in extra))
         if _recorder is not None:
             _recorder(fn, tensors, options, result)
         return result
@@ -105,82 +118,112 @@ class Function:
     released = False
 
     def release(self):
-        """Drop the saved arrays and the links to inputs once backward has run."""
+        """Drop the saved arrays and the edges once backward has run."""
         self.__dict__.clear()
         self.released = True
 
 
-def _topological_order(root):
-    """Tensors reachable from ``root`` through ``grad_fn``, inputs before outputs."""
-    order, visited = [], set()
-    stack = [(root, False)]
+_Tensor = _as_tensor = _make = None
+
+
+def _bind_tensor(tensor_class, as_tensor) -> None:
+    """Called once by ``convstack.tensor`` (which imports this module first) to hand over ``Tensor``."""
+    global _Tensor, _as_tensor, _make
+    _Tensor, _as_tensor, _make = tensor_class, as_tensor, tensor_class._make
+
+
+def _count_edges(root_node) -> dict:
+    """For every node reachable from ``root_node``: ``id -> [node, edges leading to it]``."""
+    nodes = {id(root_node): [root_node, 0]}
+    stack = [root_node]
     while stack:
-        tensor, expanded = stack.pop()
-        if expanded:
-            order.append(tensor)
-            continue
-        if id(tensor) in visited:
-            continue
-        visited.add(id(tensor))
-        stack.append((tensor, True))
-        if tensor.grad_fn is not None:
-            for parent in tensor.grad_fn.inputs:
-                if parent.requires_grad and id(parent) not in visited:
-                    stack.append((parent, False))
-    return order
+        node = stack.pop()
+        for edge in node.next_edges if isinstance(node, Function) else ():
+            if edge is None:
+                continue
+            entry = nodes.get(id(edge[0]))
+            if entry is None:
+                nodes[id(edge[0])] = [edge[0], 1]
+                stack.append(edge[0])
+            else:
+                entry[1] += 1
+    return nodes
+
+
+def _run_hooks(hooks, grad):
+    for hook in list(hooks):
+        replaced = hook(_make(grad))
+        if replaced is not None:
+            grad = replaced.data if isinstance(replaced, _Tensor) else replaced
+    return grad
+
+
+def _store_grad(tensor, grad) -> None:
+    """Accumulate ``grad`` into ``tensor.grad`` (a fresh array: backward passes may share arrays)."""
+    if tensor.grad is None:
+        tensor.grad = _make(grad.copy())
+    else:
+        tensor.grad = _make(tensor.grad.data + grad)
 
 
 def run_backward(root, gradient, retain_graph: bool = False) -> None:
     """Propagate ``gradient`` (an array shaped like ``root``) back through the graph."""
-    from convstack.tensor import Tensor
-
-    grads = {id(root): gradient}
+    root_node = root.grad_fn if root.grad_fn is not None else root
+    nodes = _count_edges(root_node)
+    grads = {id(root_node): gradient}
+    ready = [root_node]
     with no_grad():
-        for tensor in reversed(_topological_order(root)):
-            grad = grads.pop(id(tensor), None)
-            if grad is None:
+        while ready:
+            node = ready.pop()
+            grad = grads.pop(id(node), None)
+            if not isinstance(node, Function):  # a leaf
+                if grad is not None:
+                    if node._tensor_hooks:
+                        grad = _run_hooks(node._tensor_hooks, grad)
+                    _store_grad(node, grad)
                 continue
-            for hook in tensor._hooks:
-                replaced = hook(Tensor._make(grad))
-                if replaced is not None:
-                    grad = replaced.data if isinstance(replaced, Tensor) else replaced
-            fn = tensor.grad_fn
-            if fn is None or tensor._retains_grad:
-                # A fresh array: backward passes may hand the same array to several inputs.
-                if tensor.grad is None:
-                    tensor.grad = Tensor._make(grad.copy())
-                else:
-                    tensor.grad = Tensor._make(tensor.grad.data + grad)
-            if fn is None:
-                continue
-            if fn.released:
-                raise RuntimeError(
-                    "Trying to backward through the graph a second time; "
-                    "pass retain_graph=True to the first backward() to keep it"
-                )
-            input_grads = fn.backward(grad)
-            if not isinstance(input_grads, tuple):
-                input_grads = (input_grads,)
-            if len(input_grads) != len(fn.inputs):
-                raise RuntimeError(
-                    f"{type(fn).__name__}.backward returned {len(input_grads)} gradients for {len(fn.inputs)} inputs"
-                )
-            if _anomaly._enabled:
-                _anomaly.check_backward(fn, grad, input_grads)
-            for parent, parent_grad in zip(fn.inputs, input_grads):
-                if parent_grad is None or not parent.requires_grad:
-                    continue
-                if parent_grad.shape != parent.shape:
+            fn, edges = node, node.next_edges
+            input_grads = ()
+            if grad is not None:
+                if fn.released:
                     raise RuntimeError(
-                        f"{type(fn).__name__}.backward returned a gradient of shape "
-                        f"{parent_grad.shape} for an input of shape {parent.shape}"
+                        "Trying to backward through the graph a second time; "
+                        "pass retain_graph=True to the first backward() to keep it"
                     )
-                if parent_grad.dtype != parent.dtype:
-                    parent_grad = parent_grad.astype(parent.dtype)
+                if fn._tensor_hooks:
+                    grad = _run_hooks(fn._tensor_hooks, grad)
+                if fn._retained is not None and (retained := fn._retained()) is not None:
+                    _store_grad(retained, grad)
+                input_grads = fn.backward(grad)
+                if type(input_grads) is not tuple:
+                    input_grads = (input_grads,)
+                if len(input_grads) != len(edges):
+                    raise RuntimeError(
+                        f"{type(fn).__name__}.backward returned {len(input_grads)} gradients for {len(edges)} inputs"
+                    )
+                if _anomaly._enabled:
+                    _anomaly.check_backward(fn, grad, input_grads)
+                grad = None
+                if not retain_graph:
+                    fn.release()
+            for i, edge in enumerate(edges):
+                if edge is None:
+                    continue
+                parent, shape, dtype = edge
                 key = id(parent)
-                if key in grads:
-                    grads[key] = grads[key] + parent_grad
-                else:
-                    grads[key] = parent_grad
-            if not retain_graph:
-                fn.release()
+                parent_grad = input_grads[i] if input_grads else None
+                if parent_grad is not None:
+                    if parent_grad.shape != shape:
+                        raise RuntimeError(
+                            f"{type(fn).__name__}.backward returned a gradient of shape "
+                            f"{parent_grad.shape} for an input of shape {shape}"
+                        )
+                    if parent_grad.dtype != dtype:
+                        parent_grad = parent_grad.astype(dtype)
+                    held = grads.get(key)
+                    grads[key] = parent_grad if held is None else held + parent_grad
+                entry = nodes[key]
+                entry[1] -= 1
+                if entry[1] == 0:
+                    ready.append(parent)
+            input_grads = parent_grad = held = None  # noqa: F841 - drop the last references now

@@ -8,11 +8,12 @@ The array lives in ``.data`` (a NumPy array, or a CuPy array on the GPU backend)
 from __future__ import annotations
 
 import numbers
+import weakref
 from collections import namedtuple
 
 import numpy
 
-from convstack import allocator, backend
+from convstack import allocator, autograd, backend
 from convstack.autograd import Function, is_grad_enabled, run_backward
 from convstack.ops import arithmetic, elementwise, indexing, reduction, shape
 
@@ -58,21 +59,21 @@ class Tensor:
         self.data = _coerce_array(data, dtype)
         self.grad: Tensor | None = None
         self.grad_fn = None
-        self._hooks = []
-        self._retains_grad = False
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
+
+    # Defaults on the class, so that wrapping an op's output sets three attributes only.
+    grad = None
+    _retains_grad = False
+    _tensor_hooks: tuple = ()  # a leaf's hooks (a list once one is registered); a non-leaf's live on grad_fn
 
     @classmethod
     def _make(cls, array, requires_grad=False, grad_fn=None):
         """Wrap an array without copying or checking (for ops' outputs)."""
         t = cls.__new__(cls)
         t.data = array if hasattr(array, "shape") else numpy.asarray(array)
-        t.grad = None
         t.grad_fn = grad_fn
-        t._hooks = []
-        t._retains_grad = False
         t.requires_grad = requires_grad
         return t
 
@@ -200,15 +201,27 @@ class Tensor:
         return self
 
     def retain_grad(self) -> None:
-        """Keep ``.grad`` on this non-leaf tensor after ``backward()``."""
+        """Keep ``.grad`` on this non-leaf tensor after ``backward()`` (a leaf always keeps it)."""
         self._retains_grad = True
+        if self.grad_fn is not None:
+            self.grad_fn._retained = weakref.ref(self)  # the graph links ops: the op keeps the request
 
     def register_hook(self, hook):
         """Call ``hook(grad)`` when this tensor's gradient is computed; a returned tensor replaces it."""
         if not self.requires_grad:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
-        self._hooks.append(hook)
-        return _HookHandle(self._hooks, hook)
+        owner = self.grad_fn if self.grad_fn is not None else self  # the graph's node for this tensor
+        hooks = owner.__dict__.get("_tensor_hooks")
+        if hooks is None:
+            hooks = owner._tensor_hooks = []
+        hooks.append(hook)
+        return _HookHandle(hooks, hook)
+
+    @property
+    def _hooks(self) -> list:
+        """The hooks registered on this tensor, in order."""
+        owner = self.grad_fn if self.grad_fn is not None else self
+        return list(owner._tensor_hooks)
 
     def backward(self, gradient=None, retain_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
@@ -557,3 +570,6 @@ class _CloneFn(Function):
 
     def backward(self, grad):
         return (grad,)
+
+
+autograd._bind_tensor(Tensor, as_tensor)
