@@ -1,4 +1,4 @@
-"""The ``convstack`` command: train | evaluate | predict | summary | lr-find | filter | visualize | export."""
+"""The ``convstack`` command: train | evaluate | predict | summary | lr-find | filter | visualize | export | bench."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import os
 import sys
 
 from convstack.cli import (
+    bench_command,
     evaluate_command,
     export_command,
     filter_command,
