@@ -166,3 +166,11 @@ def test_data_root_without_the_dataset_is_refused(tmp_path, capsys):
 def test_python_dash_m_and_help():
     result = subprocess.run([sys.executable, "-m", "convstack", "train", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "--epochs" in result.stdout
+
+
+def test_every_command_is_registered():
+    from convstack.cli import build_parser
+
+    text = build_parser().format_help()
+    for command in ("train", "evaluate", "predict", "summary", "lr-find", "visualize", "filter", "export", "bench"):
+        assert command in text, command

@@ -1,4 +1,4 @@
-"""The ``convstack`` command: train | evaluate | predict | summary | lr-find | filter | visualize | export | bench."""
+"""The ``convstack`` command: train | evaluate | predict | summary | lr-find | visualize | filter | export | bench."""
 
 from __future__ import annotations
 
@@ -24,8 +24,10 @@ COMMANDS = (
     predict_command,
     summary_command,
     lr_find_command,
-    filter_command,
     visualize_command,
+    filter_command,
+    export_command,
+    bench_command,
 )
 
 
