@@ -82,7 +82,7 @@ class Transform:
         return Tensor._make(out) if wrap else out
 
     def apply(self, array, batched: bool):
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement apply(array, batched)")
 
     def _check_spatial(self, array, batched):
         if array.ndim < 2 + batched:
