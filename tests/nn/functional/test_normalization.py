@@ -49,6 +49,42 @@ def test_batch_norm_matches_torch(spatial, training, affine, dtype, rng):
     np.testing.assert_allclose(cs_stats[1].numpy(), torch_stats[1].numpy(), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("training, affine", [(True, True), (True, False), (False, True)])
+def test_batch_norm_long_rows_match_torch(training, affine, dtype, rng):
+    """L = 64 values per sample and channel: the GEMV / inner-product path for the per-channel sums."""
+    x = (rng.standard_normal((4, 3, 8, 8)) * 2 - 1).astype(dtype)
+    mean, var = _stats(3, dtype)
+    inputs = [x] + ([rng.standard_normal(3).astype(dtype), rng.standard_normal(3).astype(dtype)] if affine else [])
+
+    def ours(x, *params):
+        return F.batch_norm(x, cs.tensor(mean), cs.tensor(var), *params, training=training, eps=1e-3)
+
+    def theirs(x, *params):
+        torch = _torch()
+        return torch.nn.functional.batch_norm(x, torch.tensor(mean), torch.tensor(var), *params, training=training,
+                                              eps=1e-3)
+
+    check_against_torch(ours, theirs, inputs, rtol=1e-4, atol=1e-5)
+
+
+def test_batch_norm_float32_keeps_its_accuracy_far_from_zero(rng):
+    """Activations around 1000 with unit spread: the corrected two-pass statistics, output and gradients."""
+    torch = _torch()
+    x = (1000 + rng.standard_normal((16, 4, 16, 16))).astype(np.float32)
+    w, b, g = rng.standard_normal(4), rng.standard_normal(4), rng.standard_normal(x.shape)
+    ours = [cs.tensor(a.astype(np.float32), requires_grad=True) for a in (x, w, b)]
+    out = F.batch_norm(*ours[:1], None, None, *ours[1:], training=True)
+    out.backward(cs.tensor(g.astype(np.float32)))
+    exact = [torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in (x, w, b)]
+    reference = torch.nn.functional.batch_norm(exact[0], None, None, *exact[1:], training=True)
+    reference.backward(torch.tensor(g))
+    np.testing.assert_allclose(out.detach().numpy(), reference.detach().numpy(), atol=2e-5)
+    for mine, theirs in zip(ours, exact):
+        scale = np.abs(theirs.grad.numpy()).max()
+        np.testing.assert_allclose(mine.grad.numpy(), theirs.grad.numpy(), atol=2e-5 * max(scale, 1.0))
+
+
 @pytest.mark.parametrize("has_weight, has_bias", [(True, False), (False, True)])
 def test_batch_norm_weight_or_bias_alone_matches_torch(has_weight, has_bias, rng):
     x = rng.standard_normal((4, 3, 5))
