@@ -112,6 +112,17 @@ def test_erf_in_float32_is_within_a_few_ulps():
     np.testing.assert_allclose(out, expected, rtol=5e-7, atol=5e-7)
 
 
+@pytest.mark.parametrize("shape", [(2, 8, 16, 16), (3, 5, 7), (4, 64)])
+def test_relu_on_large_and_odd_sizes_with_nan_and_inf_matches_torch(shape):
+    """(2, 8, 16, 16) goes down the zero-row path; the others do not."""
+    x = np.random.default_rng(3).standard_normal(shape).astype(np.float32).ravel()
+    x[:4] = [np.nan, np.inf, -np.inf, 0.0]
+    x = x.reshape(shape)
+    check_against_torch(F.relu, _torch_functional().relu, [x], check_grad=False)
+    smooth = np.where(np.isfinite(x) & (x != 0), x, 1.5).astype(np.float32)
+    check_against_torch(F.relu, _torch_functional().relu, [smooth])
+
+
 def test_relu_gradient_is_zero_at_zero_like_torch():
     x = cs.tensor([-1.0, 0.0, 2.0], requires_grad=True)
     F.relu(x).sum().backward()
