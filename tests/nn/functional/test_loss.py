@@ -198,6 +198,9 @@ FINITE_DIFFERENCE_CASES = {
     "cross_entropy-probabilities": lambda i: F.cross_entropy(
         i, cs.tensor(np.full((2, 4, 2), 0.25)), label_smoothing=0.1, reduction="none"
     ),
+    "cross_entropy-fused-op": lambda i: F.cross_entropy(  # no smoothing, reduced: the one-op path
+        i, cs.tensor([[0, -100], [3, 3]]), weight=cs.tensor([1.0, 2.0, 0.5, 1.5])
+    ),
     "nll_loss": lambda i: F.nll_loss(i, cs.tensor([[2, 0], [1, -100]]), weight=cs.tensor([1.0, 2.0, 0.5, 1.5])),
     "multi_margin_loss-p1": lambda i: F.multi_margin_loss(i[:, :, 0], cs.tensor([1, 3]), margin=0.5),
     "multi_margin_loss-p2": lambda i: F.multi_margin_loss(i[:, :, 0], cs.tensor([1, 3]), p=2, reduction="none"),

@@ -113,6 +113,36 @@ class NLLLoss(Function):
         return (one_hot * (-grad * self.target_weight)[:, None],)
 
 
+class CrossEntropy(Function):
+    """Reduced class-index cross-entropy as one op: ``-sum(w[t] log softmax(x)[t]) / denominator``.
+
+    Log-softmax, pick, weight and reduction in one forward (the max-shifted scores are
+    exponentiated in place and become the softmax that backward keeps); backward is
+    ``(softmax - onehot) * w[t] * g / denominator``. Four ops and their temporaries fewer
+    than ``log_softmax`` + ``NLLLoss`` + ``sum`` + ``div`` on the training path.
+    """
+
+    def forward(self, x, *, target, target_weight, denominator):
+        xp = get_array_module(x)
+        e = x - x.max(axis=1, keepdims=True)  # (N, C, *spatial): shifted scores, exponentiated below
+        picked = xp.take_along_axis(e, target[:, None], axis=1)[:, 0]  # (N, *spatial)
+        xp.exp(e, out=e)
+        total = e.sum(axis=1, keepdims=True)  # (N, 1, *spatial)
+        log_p = picked - xp.log(total[:, 0])  # log-probability of each target
+        loss = -(target_weight * log_p).sum() / denominator
+        e /= total  # the softmax
+        self.softmax, self.target, self.scale = e, target, target_weight / denominator
+        return xp.asarray(loss, dtype=x.dtype)
+
+    def backward(self, grad):
+        xp = get_array_module(grad)
+        scale = (self.scale * grad)[:, None]  # (N, 1, *spatial)
+        grad_input = self.softmax * scale
+        index = self.target[:, None]
+        xp.put_along_axis(grad_input, index, xp.take_along_axis(grad_input, index, axis=1) - scale, axis=1)
+        return (grad_input,)
+
+
 class MultiMarginLoss(Function):
     """Per-sample ``weight[y] / C * sum_{j != y} max(0, margin - x[y] + x[j]) ** p`` for (N, C) input."""
 
@@ -231,8 +261,11 @@ def cross_entropy(
     if target.dtype.kind == "f":
         return _cross_entropy_probabilities(input, target, weight, class_dim, reduction, label_smoothing)
     batched, indices, unbatched = _batched_classes("cross_entropy", input, target, ignore_index)
-    logp = log_softmax(batched, 1)
     safe, target_weight = _target_weights(indices, weight, ignore_index, input.dtype)
+    if label_smoothing == 0 and reduction != "none":
+        denominator = target_weight.sum() if reduction == "mean" else 1
+        return CrossEntropy.apply(batched, target=safe, target_weight=target_weight, denominator=denominator)
+    logp = log_softmax(batched, 1)
     loss = NLLLoss.apply(logp, target=safe, target_weight=target_weight)
     if label_smoothing > 0:
         weighted = logp if weight is None else logp * Tensor._make(weight.reshape((1, -1) + (1,) * (logp.ndim - 2)))
