@@ -87,9 +87,9 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs, **options):
-        tensors = tuple(x if isinstance(x, _Tensor) else _as_tensor(x) for x in inputs)
+        tensors = [x if isinstance(x, _Tensor) else _as_tensor(x) for x in inputs]
         fn = cls()
-        fn.needs_input_grad = needs = tuple(t.requires_grad for t in tensors)
+        fn.needs_input_grad = needs = tuple([t.requires_grad for t in tensors])
         outputs = fn.forward(*[t.data for t in tensors], **options)
         extra = ()
         if type(outputs) is tuple:
@@ -98,7 +98,7 @@ class Function:
             _anomaly.check_forward(fn, [t.data for t in tensors], outputs)
         if True in needs and getattr(_state, "grad_enabled", True):
             fn.next_edges = tuple(
-                (t.grad_fn or t, t.data.shape, t.data.dtype) if t.requires_grad else None for t in tensors
+                [(t.grad_fn or t, t.data.shape, t.data.dtype) if t.requires_grad else None for t in tensors]
             )
             result = _make(outputs, True, fn)
         else:
@@ -106,7 +106,7 @@ class Function:
         if extra:
             result = (result, *(_make(e) for e in extra))
         if _recorder is not None:
-            _recorder(fn, tensors, options, result)
+            _recorder(fn, tuple(tensors), options, result)
         return result
 
     def forward(self, *arrays, **options):  # pragma: no cover - abstract

@@ -234,3 +234,12 @@ def test_functional_namespace_exports_pooling():
                  "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
                  "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d"]:
         assert callable(getattr(F, name)), name
+
+
+def test_remembered_arguments_still_refuse_what_they_refused():
+    x = cs.randn(1, 2, 8, 8)
+    assert P.max_pool2d(x, 2).shape == (1, 2, 4, 4)  # (2, 2), stride (2, 2) remembered
+    for bad in (2.0, (2, 2.0), True):
+        with pytest.raises((ValueError, TypeError)):
+            P.max_pool2d(x, bad)
+    assert P.max_pool2d(x, [2, 2]).shape == (1, 2, 4, 4)  # lists work too

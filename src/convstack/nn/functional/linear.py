@@ -46,23 +46,24 @@ def linear(input, weight, bias=None) -> Tensor:
         (2, 4)
     """
     input, weight = as_tensor(input), as_tensor(weight)
-    context = shape_context(input=input.shape, weight=weight.shape)
-    if weight.ndim != 2:
+    x, w = input.data, weight.data
+    if w.ndim != 2:
+        context = shape_context(input=input.shape, weight=weight.shape)
         raise ValueError(f"linear: expected a 2-D weight (out_features, in_features), received {context}")
-    if input.ndim == 0 or input.shape[-1] != weight.shape[1]:
+    if x.ndim == 0 or x.shape[-1] != w.shape[1]:
         last = input.shape[-1] if input.ndim else None
         raise ValueError(
             f"linear: the last dimension of input ({last}) must equal in_features ({weight.shape[1]}), "
-            f"received {context}"
+            f"received {shape_context(input=input.shape, weight=weight.shape)}"
         )
     tensors = (input, weight) if bias is None else (input, weight, as_tensor(bias))
-    if any(t.dtype != input.dtype for t in tensors):
+    if w.dtype != x.dtype or (bias is not None and tensors[2].data.dtype != x.dtype):
         dtypes = ", ".join(f"{name} {t.dtype}" for name, t in zip(("input", "weight", "bias"), tensors))
         raise TypeError(f"linear: expected one dtype for all arguments, received {dtypes}")
     if bias is None:
         return Linear.apply(input, weight)
     bias = tensors[2]
-    if bias.shape != (weight.shape[0],):
+    if bias.data.shape != (w.shape[0],):
         raise ValueError(
             f"linear: expected bias of shape ({weight.shape[0]},) (out_features), received "
             f"{shape_context(input=input.shape, weight=weight.shape, bias=bias.shape)}"

@@ -30,7 +30,37 @@ def crop_padding(x, padding, sizes):
 
 
 def _pool_geometry(op, shape, spatial, kernel_size, stride, padding, dilation, ceil_mode):
-    """Normalise and check pooling arguments once; return them as tuples with the output sizes."""
+    """Normalise and check pooling arguments once; return them as tuples with the output sizes.
+
+    Remembered per argument set, types included (``2.0`` and ``True`` stay refused where ``2``
+    and ``1`` pass): a layer calls with the same ones every step, and checking them cost more
+    than pooling a LeNet batch of one.
+    """
+    key = (op, tuple(shape), spatial, *(_typed(v) for v in (kernel_size, stride, padding, dilation, ceil_mode)))
+    try:
+        return _GEOMETRY[key]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable element: check afresh every time
+        return _check_geometry(op, shape, spatial, kernel_size, stride, padding, dilation, ceil_mode)
+    geometry = _check_geometry(op, shape, spatial, kernel_size, stride, padding, dilation, ceil_mode)
+    if len(_GEOMETRY) >= 1024:
+        _GEOMETRY.clear()
+    _GEOMETRY[key] = geometry
+    return geometry
+
+
+_GEOMETRY: dict = {}
+
+
+def _typed(value):
+    """A cache key telling ``2`` from ``2.0`` and ``True``, inside sequences too."""
+    if isinstance(value, (tuple, list)):
+        return type(value), tuple((type(v), v) for v in value)
+    return type(value), value
+
+
+def _check_geometry(op, shape, spatial, kernel_size, stride, padding, dilation, ceil_mode):
     check_rank(op, shape, spatial)
     context = shape_context(input=shape)
     kernel = ntuple(kernel_size, spatial, op, "kernel_size", context)

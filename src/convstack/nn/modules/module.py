@@ -410,14 +410,25 @@ class Module:
     _check_input = None  # layers with a known input layout define _check_input(self, input)
 
     def __call__(self, *args, **kwargs):
-        stack = anomaly.call_stack()
+        stack = anomaly._frames.stack
         stack.append([self, None])
         try:
             if anomaly._enabled:
                 anomaly.layer_name()  # work out this call's path now, while its parents are on the stack
-            return self._call(args, kwargs)
+            if self._forward_pre_hooks or self._forward_hooks or self._backward_hooks:
+                return self._call(args, kwargs)
+            if self._check_input is not None and args:  # the common case, without hooks: check, forward
+                self._checked(args[0])
+            return self.forward(*args, **kwargs)
         finally:
             stack.pop()
+
+    def _checked(self, input) -> None:
+        try:
+            self._check_input(input)
+        except (ValueError, TypeError) as error:
+            kind = TypeError if isinstance(error, TypeError) else ValueError
+            raise kind(_name_the_layer(self, error)) from None
 
     def _call(self, args, kwargs):
         for hook in list(self._forward_pre_hooks.values()):
@@ -425,11 +436,7 @@ class Module:
             if replaced is not None:
                 args = replaced if isinstance(replaced, tuple) else (replaced,)
         if self._check_input is not None and args:
-            try:
-                self._check_input(args[0])
-            except (ValueError, TypeError) as error:
-                kind = TypeError if isinstance(error, TypeError) else ValueError
-                raise kind(_name_the_layer(self, error)) from None
+            self._checked(args[0])
         backward_call = None
         if self._backward_hooks and is_grad_enabled():
             backward_call = BackwardHookCall(self, self._backward_hooks)
