@@ -272,3 +272,29 @@ def test_adamw_stays_decoupled_after_loading_adam_state():
     adamw = optim.AdamW([cs.tensor(a, requires_grad=True) for a in make_params()])
     adamw.load_state_dict(adam.state_dict())
     assert all(group["decoupled_weight_decay"] for group in adamw.param_groups)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9),
+        lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, dampening=0.5, weight_decay=0.01),
+        lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True),
+        lambda ps: optim.Adam(ps, lr=0.1),
+    ],
+)
+def test_updates_write_into_the_parameter_and_state_arrays(make):
+    """An update changes the parameter's own array (a model holding views of it sees the step) and reuses
+    its state buffers instead of allocating new ones every step."""
+    p = cs.nn.Parameter(cs.tensor([1.0, -2.0, 3.0]))
+    array = p.data
+    opt = make([p])
+    buffers = None
+    for _ in range(3):
+        p.grad = cs.tensor([0.5, 0.5, -1.0])
+        before = array.copy()
+        opt.step()
+        assert p.data is array and not np.array_equal(array, before)
+        state = {k: id(v) for k, v in opt.state[p].items() if isinstance(v, np.ndarray)}
+        assert buffers is None or state == buffers
+        buffers = state

@@ -66,6 +66,6 @@ class SGD(Optimizer):
                     buffer = state["momentum_buffer"] = grad.copy()
                 else:
                     buffer *= momentum
-                    buffer += (1 - dampening) * grad
+                    buffer += grad if dampening == 0 else (1 - dampening) * grad
                 grad = grad + momentum * buffer if nesterov else buffer
             param -= lr * grad
