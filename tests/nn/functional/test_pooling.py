@@ -71,7 +71,8 @@ def test_avg_pool_matches_torch(spatial, kwargs, dtype):
     check_against_torch(lambda t: getattr(P, name)(t, **kwargs), lambda t: getattr(_tf(), name)(t, **kwargs), [x])
 
 
-ADAPTIVE_CASES = [(1, 4), (1, 11), (1, 3), (2, (3, 5)), (2, (4, 7)), (2, (None, 3)), (3, (5, 2, 7)), (3, (2, None, 4))]
+ADAPTIVE_CASES = [(1, 4), (1, 11), (1, 3), (2, (3, 5)), (2, (4, 7)), (2, (None, 3)), (3, (5, 2, 7)), (3, (2, None, 4)),
+                  (1, 1), (2, 1), (3, (1, 1, 1))]  # the last three: global pooling
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -105,6 +106,7 @@ def test_adaptive_max_pool_matches_torch(spatial, output_size, return_indices, d
         (P.avg_pool1d, "avg_pool1d", dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)),
         (P.avg_pool3d, "avg_pool3d", dict(kernel_size=2)),
         (A.adaptive_avg_pool2d, "adaptive_avg_pool2d", dict(output_size=(4, 3))),
+        (A.adaptive_avg_pool2d, "adaptive_avg_pool2d", dict(output_size=1)),
         (A.adaptive_max_pool2d, "adaptive_max_pool2d", dict(output_size=(4, 3), return_indices=True)),
     ],
 )

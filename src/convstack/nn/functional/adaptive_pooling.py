@@ -44,9 +44,19 @@ def _contract(x, matrix, axis):
 
 
 class _AdaptiveAvgPoolNd(Function):
+    """Averages over adaptive windows: one (O, S) matrix per spatial dimension, or, when every output
+    size is 1 (global average pooling, the head of ResNets), one GEMV over the flattened planes."""
+
     def forward(self, x, *, out_sizes):
         xp = get_array_module(x)
         x, self.unbatched = add_batch(x, len(out_sizes))
+        self.in_shape = x.shape
+        if all(o == 1 for o in out_sizes) and x.size:
+            planes = x.reshape(x.shape[0], x.shape[1], -1)  # (N, C, L)
+            mean = planes @ xp.full(planes.shape[2], 1.0 / planes.shape[2], dtype=x.dtype)  # (N, C)
+            self.matrices = None
+            out = mean.reshape(x.shape[:2] + (1,) * len(out_sizes))
+            return out[0] if self.unbatched else out
         self.matrices = [
             None if size == out_size else kernels.adaptive_average_matrix(size, out_size, xp, x.dtype)
             for size, out_size in zip(x.shape[2:], out_sizes)
@@ -58,6 +68,13 @@ class _AdaptiveAvgPoolNd(Function):
 
     def backward(self, grad):
         grad = grad[None] if self.unbatched else grad
+        if self.matrices is None:  # global: every input position gets grad / L
+            xp = get_array_module(grad)
+            shape = self.in_shape
+            out = xp.empty(shape, dtype=grad.dtype).reshape(shape[0], shape[1], -1)  # (N, C, L)
+            out[...] = (grad.reshape(shape[0], shape[1], 1) / out.shape[2]).astype(grad.dtype, copy=False)
+            out = out.reshape(shape)
+            return (out[0] if self.unbatched else out,)
         for axis, matrix in enumerate(self.matrices):
             if matrix is not None:
                 grad = _contract(grad, matrix.T, 2 + axis)
