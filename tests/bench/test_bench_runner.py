@@ -121,3 +121,13 @@ def test_memory_line_reports_both_and_the_ratio():
                                    "pytorch_error": "exit status 1: boom"})
     assert failed.splitlines() == ["peak memory, step: convstack 1 MiB, pytorch -, ratio -",
                                    "  pytorch failed: exit status 1: boom"]
+
+
+def test_settle_pauses_before_every_rep_and_rewarms_short_reps(monkeypatch):
+    log, pauses = [], []
+    monkeypatch.setattr(runner.time, "sleep", pauses.append)
+    result = runner.run_workload(fake_workload(log), {}, torch=object(), repeat=2, warmup=1, settle=0.1)
+    # first iteration: one pause each, no re-warm; later ones: pause, untimed rep, timed rep
+    assert log == ["convstack", "pytorch"] + ["convstack", "convstack", "pytorch", "pytorch"] * 2
+    assert pauses == [0.1] * 6
+    assert len(result.times["convstack"]) == len(result.times["pytorch"]) == 2

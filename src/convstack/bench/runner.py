@@ -6,6 +6,17 @@ a *rep*: a zero-argument callable that runs one repetition and returns the secon
 The runner warms both reps up, then alternates them (convstack, PyTorch, convstack, ...) so
 that a burst of load from other processes slows both alike, and reduces each list of times to
 its median and interquartile range. The ratio is convstack's median over PyTorch's.
+
+Before each rep the runner pauses for ``settle`` seconds (``convstack bench`` uses
+``SETTLE_S``). Both frameworks keep their worker threads spinning for a while after a call
+(OpenBLAS for about 2^28 cycles, a tenth of a second here; PyTorch's OpenMP pool for its
+spin count) before they sleep, and on two cores a rep timed while the other framework's
+workers still spin runs up to twice as slow (measured: the ResNet 32@16x16 forward, 6.3 ms
+alone against 11.5-12.5 ms right after a PyTorch call, and PyTorch's 1.3 ms against 3.3-30 ms
+right after a convstack call). After the pause, a rep shorter than ``REWARM_BELOW_S`` is
+preceded by one untimed rep of the same framework, which wakes its own workers and warms the
+caches: the timed rep then runs as it would in a training loop in a process of its own, back
+to back with the previous call, with the other framework's threads asleep.
 """
 
 from __future__ import annotations
@@ -17,6 +28,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 FRAMEWORKS = ("convstack", "pytorch")
+SETTLE_S = 0.25
+REWARM_BELOW_S = 0.5
 
 
 @dataclass
@@ -98,8 +111,12 @@ def _one_line(error: BaseException) -> str:
 
 
 def run_workload(workload: Workload, context: dict, torch=None, repeat: int = 5, warmup: int = 1,
-                 progress: Optional[Callable] = None) -> Result:
-    """Set both frameworks up, warm them up, then time them interleaved, ``repeat`` reps each."""
+                 progress: Optional[Callable] = None, settle: float = 0.0) -> Result:
+    """Set both frameworks up, warm them up, then time them interleaved, ``repeat`` reps each.
+
+    ``settle``: seconds of pause before every rep, so that the other framework's worker
+    threads have stopped spinning (see the module's docstring).
+    """
     result = Result(workload.name, workload.group, workload.description, note=workload.note)
     reps = {}
     setups = {"convstack": lambda: workload.convstack(context)}
@@ -112,10 +129,15 @@ def run_workload(workload: Workload, context: dict, torch=None, repeat: int = 5,
             result.errors[framework] = _one_line(error)
     for framework in reps:
         result.times[framework] = []
+    last = {}
     for iteration in range(warmup + repeat):
         for framework in list(reps):
             try:
-                seconds = reps[framework]()
+                if settle > 0:
+                    time.sleep(settle)
+                    if last.get(framework, 0.0) < REWARM_BELOW_S and iteration > 0:
+                        reps[framework]()
+                seconds = last[framework] = reps[framework]()
             except Exception as error:
                 result.errors[framework] = _one_line(error)
                 result.times.pop(framework, None)

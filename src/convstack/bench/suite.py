@@ -25,6 +25,7 @@ class Settings:
     threads: Optional[int] = None  # None: every core this process may use
     memory: bool = True
     torch: bool = True  # False: convstack only, even when PyTorch is installed
+    settle: float = runner.SETTLE_S  # seconds of pause before each rep (see ``runner``)
 
 
 def import_torch():
@@ -67,7 +68,8 @@ def run(settings: Settings, workloads=None, out=None) -> dict:
                             for name in runner.FRAMEWORKS if result.stats(name))
         print(f"  {result.name}: {medians}{ratio}", file=out, flush=True)
 
-    results = [runner.run_workload(w, context, torch, settings.repeat, settings.warmup, progress) for w in selected]
+    results = [runner.run_workload(w, context, torch, settings.repeat, settings.warmup, progress, settings.settle)
+               for w in selected]
     memory_rows = []
     if settings.memory and (not settings.filter or settings.filter.lower() in f"resnet20 {MEMORY_ROW}"):
         memory_rows.append(memory.resnet20_peak_memory(thread_count, with_torch=torch is not None))
@@ -88,7 +90,8 @@ def header(machine: dict, settings: Settings) -> str:
                   f"threads ({'set by convstack bench' if blas['set_by_bench'] else 'as the environment set it'})")
     torch_words = "not installed: convstack only" if machine["torch"] is None else \
         f"{machine['torch']}, {machine['torch_threads']} threads"
-    return (f"convstack bench: {settings.repeat} reps after {settings.warmup} warm-up, interleaved; medians, "
+    return (f"convstack bench: {settings.repeat} reps after {settings.warmup} warm-up, interleaved, "
+            f"{settings.settle:g} s pause before each; medians, "
             f"interquartile range; ratio = convstack / PyTorch (lower is better)\n"
             f"NumPy {machine['numpy']} on {blas_words}; PyTorch {torch_words}; "
             f"{machine['cores_available']} cores available")

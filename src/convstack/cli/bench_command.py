@@ -49,6 +49,13 @@ def add_arguments(p) -> None:
         default=None,
         help="threads for NumPy's BLAS and for PyTorch (default: the cores available)",
     )
+    p.add_argument(
+        "--settle",
+        type=A.non_negative_float,
+        default=None,
+        metavar="SECONDS",
+        help="pause before each rep so the other framework's spinning worker threads go to sleep (default 0.25)",
+    )
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory row (two subprocesses)")
     p.add_argument("--no-torch", action="store_true", help="time convstack only, even when PyTorch is installed")
     p.add_argument("--list", action="store_true", help="list the workloads (after --filter) and exit")
@@ -79,6 +86,8 @@ def run(args) -> int:
         memory=not args.no_memory,
         torch=not args.no_torch,
     )
+    if args.settle is not None:
+        settings.settle = args.settle
     out = sys.stderr if args.json == "-" else sys.stdout
     document = suite.run(settings, out=out)
     if args.json:
