@@ -1,5 +1,6 @@
 """Trainer: it learns, checkpoints every epoch, resumes exactly, and handles non-finite losses."""
 
+import io
 import json
 import math
 
@@ -10,7 +11,15 @@ import convstack as cs
 from convstack import nn, optim
 from convstack.data import DataLoader, TensorDataset
 from convstack.io import load_checkpoint
-from convstack.train import Callback, EarlyStopping, NonFiniteLossError, Trainer, confusion_matrix, topk_correct
+from convstack.train import (
+    Callback,
+    EarlyStopping,
+    NonFiniteLossError,
+    ProgressBar,
+    Trainer,
+    confusion_matrix,
+    topk_correct,
+)
 
 
 def blobs(n=256, seed=0):
@@ -100,3 +109,21 @@ def test_metrics():
     assert topk_correct(logits, targets, 1) == 1
     assert topk_correct(logits, targets, 2) == 2
     np.testing.assert_array_equal(confusion_matrix([1, 0, 2], targets, 3), [[0, 0, 1], [0, 1, 0], [1, 0, 0]])
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize("stream_type, live", [(io.StringIO, False), (_Terminal, True)])
+def test_progress_bar_redraws_only_on_a_terminal(stream_type, live):
+    stream = stream_type()
+    trainer = make()
+    trainer.callbacks.append(ProgressBar(stream=stream, min_interval=0.0))
+    trainer.fit(DataLoader(blobs(), batch_size=32), epochs=2)
+    text = stream.getvalue()
+    assert ("\r" in text) is live and ("img/s" in text) is live
+    summaries = [line.split("\r")[-1] for line in text.split("\n") if line]
+    assert [line.split("  ")[0] for line in summaries] == ["epoch 1/2", "epoch 2/2"]
+    assert all("loss " in line for line in summaries)

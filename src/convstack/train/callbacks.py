@@ -94,12 +94,21 @@ class HistoryWriter(Callback):
 
 
 class ProgressBar(Callback):
-    """A one-line progress bar per epoch on stderr with loss, throughput (images/s) and ETA."""
+    """A one-line progress bar per epoch on stderr with loss, throughput (images/s) and ETA.
 
-    def __init__(self, stream=None, width: int = 24, min_interval: float = 0.2):
+    On a terminal the bar is redrawn in place while the epoch runs; on anything else (a
+    log file, a pipe, CI) only the summary line of each epoch is written, so that a log
+    holds no carriage-return redraws. ``live`` forces one or the other.
+    """
+
+    def __init__(self, stream=None, width: int = 24, min_interval: float = 0.2, live: bool | None = None):
         self.stream = stream or sys.stderr
         self.width, self.min_interval = width, min_interval
         self._last = 0.0
+        if live is None:
+            isatty = getattr(self.stream, "isatty", None)
+            live = bool(isatty()) if callable(isatty) else False
+        self.live = live
 
     def on_epoch_start(self, trainer, epoch):
         self._start = time.perf_counter()
@@ -107,6 +116,8 @@ class ProgressBar(Callback):
         self._epoch = epoch
 
     def on_batch_end(self, trainer, batch, logs):
+        if not self.live:
+            return
         now = time.perf_counter()
         total = logs.get("batches") or 0
         if now - self._last < self.min_interval and batch + 1 != total:
@@ -130,5 +141,6 @@ class ProgressBar(Callback):
             if key in logs:
                 value = logs[key]
                 parts.append(f"{key} {value:.4f}" if key not in ("time",) else f"{value:.1f}s")
-        self.stream.write("\r" + "  ".join(parts) + " " * 20 + "\n")
+        line = "  ".join(parts)
+        self.stream.write(("\r" + line + " " * 20 if self.live else line) + "\n")
         self.stream.flush()
