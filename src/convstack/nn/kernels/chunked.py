@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 
 from convstack.backend import get_array_module
-from convstack.nn.kernels import conv_gemm
+from convstack.nn.kernels import conv_gemm, depthwise
 from convstack.nn.kernels.geometry import ConvGeometry
 from convstack.nn.kernels.workspace import batch_chunk, scratch
 
@@ -29,13 +29,7 @@ def pad_into(xp, slot, x, pads):
     if all(b == 0 and a == 0 for b, a in pads):
         return x
     sizes = tuple(size + b + a for size, (b, a) in zip(x.shape[2:], pads))
-    padded = scratch(xp, slot, x.shape[:2] + sizes, x.dtype)
-    for axis, ((b, a), size) in enumerate(zip(pads, sizes)):  # zero only the border slabs
-        lead = (slice(None),) * (2 + axis)
-        padded[lead + (slice(0, b),)] = 0
-        padded[lead + (slice(size - a, size),)] = 0
-    padded[(slice(None), slice(None)) + tuple(slice(b, size - a) for (b, a), size in zip(pads, sizes))] = x
-    return padded
+    return depthwise.fill_padded(scratch(xp, slot, x.shape[:2] + sizes, x.dtype), x, pads)
 
 
 # Bytes of columns per chunk when the workspace limit allows more: a chunk's columns stay in
@@ -83,8 +77,12 @@ def forward(x, weight, bias, geometry: ConvGeometry, limit: int, op: str = "conv
     """Cross-correlate ``x`` (N, C, *S), unpadded, with ``weight`` (O, Cg, *K), plus ``bias``: (N, O, *O).
 
     With ``keep``, returns (output, ``Columns``) when the whole batch's columns fit in
-    ``KEEP_BYTES`` and one chunk, else (output, None).
+    ``KEEP_BYTES`` and one chunk, else (output, None). Layers with one input channel per
+    group and stride 1 (2-D, 3-D) run ``depthwise.forward`` and keep nothing.
     """
+    if depthwise.applies(geometry, "forward"):
+        out = depthwise.forward(x, weight, bias, geometry, limit, op)
+        return (out, None) if keep else out
     xp = get_array_module(x, weight)
     batch, groups, out_channels = geometry.batch, geometry.groups, geometry.out_channels
     out_sizes = geometry.out_sizes
@@ -112,8 +110,11 @@ def forward(x, weight, bias, geometry: ConvGeometry, limit: int, op: str = "conv
 def backward_weight(grad, x, geometry: ConvGeometry, limit: int, op: str = "conv"):
     """Weight gradient (O, Cg, *K) from ``grad`` (N, O, *O) and the unpadded input ``x``, accumulated over chunks.
 
-    ``x`` may be the ``Columns`` a forward kept: then only the GEMM runs.
+    ``x`` may be the ``Columns`` a forward kept: then only the GEMM runs. Otherwise depthwise
+    stride-1 layers run ``depthwise.backward_weight``.
     """
+    if not isinstance(x, Columns) and depthwise.applies(geometry, "backward_weight"):
+        return depthwise.backward_weight(grad, x, geometry, limit, op)
     xp = get_array_module(grad)
     batch, groups, out_channels = geometry.batch, geometry.groups, geometry.out_channels
     length = math.prod(geometry.out_sizes)
