@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 
 from convstack.backend import get_array_module
-from convstack.nn.kernels import conv_gemm, depthwise
+from convstack.nn.kernels import conv_gemm, flat_planes
 from convstack.nn.kernels.geometry import ConvGeometry
 from convstack.nn.kernels.workspace import batch_chunk, scratch
 
@@ -29,7 +29,7 @@ def pad_into(xp, slot, x, pads):
     if all(b == 0 and a == 0 for b, a in pads):
         return x
     sizes = tuple(size + b + a for size, (b, a) in zip(x.shape[2:], pads))
-    return depthwise.fill_padded(scratch(xp, slot, x.shape[:2] + sizes, x.dtype), x, pads)
+    return flat_planes.fill_padded(scratch(xp, slot, x.shape[:2] + sizes, x.dtype), x, pads)
 
 
 # Bytes of columns per chunk when the workspace limit allows more: a chunk's columns stay in
@@ -78,10 +78,10 @@ def forward(x, weight, bias, geometry: ConvGeometry, limit: int, op: str = "conv
 
     With ``keep``, returns (output, ``Columns``) when the whole batch's columns fit in
     ``KEEP_BYTES`` and one chunk, else (output, None). Layers with one input channel per
-    group and stride 1 (2-D, 3-D) run ``depthwise.forward`` and keep nothing.
+    group and stride 1 (2-D, 3-D) run ``flat_planes.forward_depthwise`` and keep nothing.
     """
-    if depthwise.applies(geometry, "forward"):
-        out = depthwise.forward(x, weight, bias, geometry, limit, op)
+    if flat_planes.applies_depthwise(geometry, "forward"):
+        out = flat_planes.forward_depthwise(x, weight, bias, geometry, limit, op)
         return (out, None) if keep else out
     xp = get_array_module(x, weight)
     batch, groups, out_channels = geometry.batch, geometry.groups, geometry.out_channels
@@ -111,10 +111,10 @@ def backward_weight(grad, x, geometry: ConvGeometry, limit: int, op: str = "conv
     """Weight gradient (O, Cg, *K) from ``grad`` (N, O, *O) and the unpadded input ``x``, accumulated over chunks.
 
     ``x`` may be the ``Columns`` a forward kept: then only the GEMM runs. Otherwise depthwise
-    stride-1 layers run ``depthwise.backward_weight``.
+    stride-1 layers run ``flat_planes.backward_weight_depthwise``.
     """
-    if not isinstance(x, Columns) and depthwise.applies(geometry, "backward_weight"):
-        return depthwise.backward_weight(grad, x, geometry, limit, op)
+    if not isinstance(x, Columns) and flat_planes.applies_depthwise(geometry, "backward_weight"):
+        return flat_planes.backward_weight_depthwise(grad, x, geometry, limit, op)
     xp = get_array_module(grad)
     batch, groups, out_channels = geometry.batch, geometry.groups, geometry.out_channels
     length = math.prod(geometry.out_sizes)
@@ -134,7 +134,13 @@ def backward_weight(grad, x, geometry: ConvGeometry, limit: int, op: str = "conv
 
 
 def backward_data(grad, weight, geometry: ConvGeometry, limit: int, op: str = "conv"):
-    """Input gradient (N, C, *S) by dcols = W^T @ grad and col2im, chunk by chunk."""
+    """Input gradient (N, C, *S) by dcols = W^T @ grad and col2im, chunk by chunk.
+
+    Where it pays (``flat_planes.applies_backward_data``), the scatter runs over flattened
+    padded planes (``flat_planes.backward_data``).
+    """
+    if flat_planes.applies_backward_data(geometry):
+        return flat_planes.backward_data(grad, weight, geometry, limit, op)
     xp = get_array_module(grad, weight)
     batch, groups, out_channels = geometry.batch, geometry.groups, geometry.out_channels
     out_sizes, pads = geometry.out_sizes, geometry.pads

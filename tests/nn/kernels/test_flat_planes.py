@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from tests.nn.kernels.test_algorithms import _close, _reference
 
-from convstack.nn.kernels import algorithm, chunked, depthwise
+from convstack.nn.kernels import algorithm, chunked, flat_planes
 from convstack.nn.kernels.geometry import ConvGeometry
 
 # name: (input shape, weight shape, pads, dilation)
@@ -33,12 +33,12 @@ def test_depthwise_matches_direct_path(name, limit, rng):
     x, weight, grad, geometry = _arrays(name, rng)
     bias = rng.standard_normal(weight.shape[0]).astype(np.float32)
     out, grad_input, grad_weight = _reference(x, weight, grad, geometry)
-    if depthwise.applies(geometry, "forward"):
-        actual = depthwise.forward(x, weight, bias, geometry, limit)
+    if flat_planes.applies_depthwise(geometry, "forward"):
+        actual = flat_planes.forward_depthwise(x, weight, bias, geometry, limit)
         assert actual.dtype == np.float32 and actual.flags.c_contiguous
         _close(actual, out + bias.reshape((-1,) + (1,) * (x.ndim - 2)), 1e-5)
-    assert depthwise.applies(geometry, "backward_weight")
-    _close(depthwise.backward_weight(grad, x, geometry, limit), grad_weight, 1e-5)
+    assert flat_planes.applies_depthwise(geometry, "backward_weight")
+    _close(flat_planes.backward_weight_depthwise(grad, x, geometry, limit), grad_weight, 1e-5)
     with algorithm.use("gemm"):  # the input gradient: the forward of the flipped kernel, depthwise again
         _close(algorithm.backward_data(grad, weight, geometry), grad_input, 1e-5)
 
@@ -46,19 +46,19 @@ def test_depthwise_matches_direct_path(name, limit, rng):
 def test_float64_is_exact(rng):
     x, weight, grad, geometry = _arrays("2d-5x3-asymmetric", rng, np.float64)
     out, _, grad_weight = _reference(x, weight, grad, geometry)
-    _close(depthwise.forward(x, weight, None, geometry, 2**20), out, 1e-12)
-    _close(depthwise.backward_weight(grad, x, geometry, 2**20), grad_weight, 1e-12)
+    _close(flat_planes.forward_depthwise(x, weight, None, geometry, 2**20), out, 1e-12)
+    _close(flat_planes.backward_weight_depthwise(grad, x, geometry, 2**20), grad_weight, 1e-12)
 
 
 def test_which_layers_take_the_path(rng):
-    assert depthwise.applies(_arrays("2d-3x3", rng)[3], "forward")
-    assert not depthwise.applies(_arrays("1d", rng)[3], "forward")  # 1-D forward stays on im2col
+    assert flat_planes.applies_depthwise(_arrays("2d-3x3", rng)[3], "forward")
+    assert not flat_planes.applies_depthwise(_arrays("1d", rng)[3], "forward")  # 1-D forward stays on im2col
     lenet = ConvGeometry((64, 1, 28, 28), (6, 1, 5, 5), (1, 1), ((2, 2), (2, 2)), (1, 1), 1, "float32")
     strided = ConvGeometry((8, 32, 56, 56), (32, 1, 3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1), 32, "float32")
     grouped = ConvGeometry((8, 32, 56, 56), (32, 2, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 16, "float32")
     for geometry in (lenet, strided, grouped):
-        assert not depthwise.applies(geometry, "forward")
-        assert not depthwise.applies(geometry, "backward_weight")
+        assert not flat_planes.applies_depthwise(geometry, "forward")
+        assert not flat_planes.applies_depthwise(geometry, "backward_weight")
 
 
 def test_kept_columns_still_serve_the_weight_gradient(rng):
@@ -76,4 +76,40 @@ def test_tap_offsets_address_the_padded_plane(name, rng):
     _, _, _, geometry = _arrays(name, rng)
     plane = np.arange(np.prod(geometry.padded_sizes)).reshape(geometry.padded_sizes)
     first_window = plane[tuple(slice(0, d * (k - 1) + 1, d) for k, d in zip(geometry.kernel, geometry.dilation))]
-    assert depthwise.tap_offsets(geometry) == tuple(first_window.ravel())
+    assert flat_planes.tap_offsets(geometry) == tuple(first_window.ravel())
+
+
+# name: (input shape, weight shape, pads, dilation, groups): stride-1 layers of any groups for the input gradient
+DATA_SHAPES = {
+    "lenet-like": ((3, 6, 14, 14), (16, 6, 5, 5), ((0, 0), (0, 0)), (1, 1), 1),
+    "groups-dilated-asymmetric": ((2, 4, 9, 8), (6, 2, 3, 2), ((2, 0), (1, 3)), (2, 1), 2),
+    "padding-wider-than-kernel": ((2, 3, 5, 6), (4, 3, 3, 3), ((3, 3), (0, 4)), (1, 1), 1),
+    "1d": ((3, 4, 17), (8, 4, 5), ((2, 1),), (1,), 1),
+    "3d": ((2, 2, 5, 6, 4), (3, 2, 3, 3, 3), ((1, 1), (1, 1), (0, 1)), (1, 1, 1), 1),
+}
+
+
+@pytest.mark.parametrize("name", list(DATA_SHAPES))
+@pytest.mark.parametrize("limit", [algorithm.DEFAULT_WORKSPACE_LIMIT, 1])
+def test_backward_data_matches_col2im(name, limit, rng):
+    input_shape, weight_shape, pads, dilation, groups = DATA_SHAPES[name]
+    x = rng.standard_normal(input_shape).astype(np.float32)
+    weight = rng.standard_normal(weight_shape).astype(np.float32)
+    geometry = ConvGeometry.of(x, weight, (1,) * len(pads), pads, dilation, groups)
+    grad = rng.standard_normal((input_shape[0], weight_shape[0]) + geometry.out_sizes).astype(np.float32)
+    _, grad_input, _ = _reference(x, weight, grad, geometry)
+    actual = flat_planes.backward_data(grad, weight, geometry, limit)
+    assert actual.dtype == np.float32 and actual.flags.c_contiguous
+    _close(actual, grad_input, 1e-5)
+
+
+def test_backward_data_rule():
+    def geometry(input_shape, weight_shape, stride=1, padding=0):
+        dims = len(weight_shape) - 2
+        return ConvGeometry(input_shape, weight_shape, (stride,) * dims, ((padding, padding),) * dims,
+                            (1,) * dims, 1, "float32")
+
+    assert flat_planes.applies_backward_data(geometry((64, 6, 14, 14), (16, 6, 5, 5)))  # thin output side
+    assert flat_planes.applies_backward_data(geometry((8, 64, 1024), (128, 64, 9), padding=4))  # planes 1% larger
+    assert not flat_planes.applies_backward_data(geometry((32, 3, 32, 32), (64, 3, 5, 5), padding=2))
+    assert not flat_planes.applies_backward_data(geometry((8, 3, 224, 224), (64, 3, 7, 7), stride=2, padding=3))
