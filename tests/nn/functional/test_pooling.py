@@ -174,6 +174,55 @@ def test_max_pool_without_indices_lets_nan_win_and_routes_its_gradient():
     )
 
 
+TILED_CASES = [(1, (12,), 3), (2, (8, 6), 2), (2, (8, 6), (2, 3)), (3, (4, 6, 4), 2)]
+
+
+@pytest.mark.parametrize("spatial, size, kernel", TILED_CASES)
+def test_windows_tiling_the_input_route_ties_to_the_first_maximum(spatial, size, kernel):
+    """Stride = kernel and sizes multiples of it: the mask path, with ties in most windows (as after a ReLU)."""
+    x = np.random.default_rng(3).integers(0, 3, (2, 3) + size).astype(np.float32)
+    x[0, 0] = 0.0  # whole planes of equal values
+    x[1, 2].flat[::5] = -np.inf
+    name = f"max_pool{spatial}d"
+    check_against_torch(lambda t: getattr(P, name)(t, kernel), lambda t: getattr(_tf(), name)(t, kernel), [x])
+    distinct_x = distinct((2, 3) + size, np.float32, seed=4)  # no ties: one compare finds every winner
+    check_against_torch(lambda t: getattr(P, name)(t, kernel), lambda t: getattr(_tf(), name)(t, kernel), [distinct_x])
+
+
+def test_windows_tiling_the_input_let_nan_win_and_route_its_gradient():
+    x = distinct((1, 2, 6, 8), np.float32)
+    x[0, 1, 2, 3] = np.nan
+    check_against_torch(lambda t: P.max_pool2d(t, 2), lambda t: _tf().max_pool2d(t, 2), [x])
+
+
+@pytest.mark.parametrize("spatial, kwargs", MAX_CASES + [(2, dict(kernel_size=3, stride=2, padding=1))])
+def test_max_pool_without_gradient_matches_torch_and_the_gradient_path(spatial, kwargs):
+    """Under no_grad the passes run outermost dimension first and keep no winners: same maxima."""
+    torch = pytest.importorskip("torch")
+    name = f"max_pool{spatial}d"
+    x = np.random.default_rng(5).standard_normal((2, 3) + SIZES[spatial]).astype(np.float32)
+    x[0, 1].flat[::4] = np.nan
+    with cs.no_grad():
+        quiet = getattr(P, name)(cs.tensor(x), **kwargs).numpy()
+    tracked = getattr(P, name)(cs.tensor(x, requires_grad=True), **kwargs).detach().numpy()
+    with torch.no_grad():
+        expected = getattr(_tf(), name)(torch.tensor(x), **kwargs).numpy()
+    np.testing.assert_array_equal(quiet, expected)
+    np.testing.assert_array_equal(tracked, expected)
+
+
+@pytest.mark.parametrize("size", [56, 57])
+@pytest.mark.parametrize("kwargs", [dict(kernel_size=3, stride=2, padding=1), dict(kernel_size=3, stride=2),
+                                    dict(kernel_size=5, stride=2, padding=2), dict(kernel_size=3, stride=1, padding=1),
+                                    dict(kernel_size=4, stride=3, padding=2, ceil_mode=True)])
+def test_overlapping_windows_in_float32_match_torch_with_ties(size, kwargs):
+    """ResNet's stem pooling and neighbours, at sizes whose stride classes are as long as the output or not."""
+    x = np.random.default_rng(6).integers(-2, 3, (2, 4, size, size)).astype(np.float32)
+    x[1] = np.random.default_rng(7).standard_normal((4, size, size))
+    x[0, 3] = -np.inf  # a plane of -inf: every window ties
+    check_against_torch(lambda t: P.max_pool2d(t, **kwargs), lambda t: _tf().max_pool2d(t, **kwargs), [x])
+
+
 def test_indices_are_int64():
     _, indices = P.max_pool3d(distinct((1, 1, 4, 4, 4)), 2, return_indices=True)
     _, adaptive = A.adaptive_max_pool1d(distinct((1, 2, 7)), 3, return_indices=True)

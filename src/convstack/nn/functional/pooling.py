@@ -1,10 +1,11 @@
 """Max and average pooling over any number of spatial dimensions, forward and backward.
 
 One implementation per family (``_MaxPoolNd``, ``_AvgPoolNd``); ``max_pool1d/2d/3d`` and
-``avg_pool1d/2d/3d`` are thin wrappers with PyTorch's names and arguments. The forward
-pass reads windows from a strided view of the padded input (``kernels.windows``); the
-backward pass writes them back with one strided slice-add per kernel offset. Adaptive
-pooling lives in ``adaptive_pooling.py``.
+``avg_pool1d/2d/3d`` are thin wrappers with PyTorch's names and arguments. Average pooling
+(and max pooling with ``return_indices``) reads windows from a strided view of the padded
+input (``kernels.windows``) and writes them back with one strided slice-add per kernel
+offset; max pooling otherwise goes one dimension at a time without padding the input
+(``kernels.separable_max``). Adaptive pooling lives in ``adaptive_pooling.py``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from convstack.autograd import Function
 from convstack.backend import get_array_module
 from convstack.nn.functional._utils import check_rank, invalid, ntuple, shape_context
 from convstack.nn.kernels import pooling as kernels
+from convstack.nn.kernels.separable_max import separable_max, separable_max_backward
 from convstack.nn.kernels.windows import pad_spatial, pooling_output_size, scatter_windows, sliding_windows
 from convstack.tensor import as_tensor
 
@@ -85,36 +87,49 @@ def _check_geometry(op, shape, spatial, kernel_size, stride, padding, dilation, 
 class _MaxPoolNd(Function):
     """Max pooling: forward takes the first maximum of each window, backward routes gradient to it.
 
-    Without ``return_indices`` the windows are reduced one dimension at a time
-    (``kernels.separable_max``); with it, or when a NaN reaches the output, offset by
-    offset over the whole window, which yields flat offsets for PyTorch's indices.
+    Without ``return_indices`` the windows are reduced one dimension at a time, with the padding
+    implicit (``separable_max``). Winners are kept only when the input needs a gradient: for
+    windows that tile the input (2x2 stride 2) as a mask of first maxima, backward
+    ``upsample(grad) * mask``; otherwise as per-dimension offsets. With ``return_indices``, or
+    when a NaN reaches an output whose gradient is needed, the padded input is reduced offset
+    by offset over the whole window, which yields flat offsets for PyTorch's indices.
     """
 
     def forward(self, x, *, kernel, stride, padding, dilation, out_sizes, return_indices):
         xp = get_array_module(x)
         x, self.unbatched = add_batch(x, len(kernel))
         sizes = x.shape[2:]
+        self.separable, self.mask = not return_indices, None
+        if self.separable:
+            needs_grad = self.needs_input_grad[0]
+            tiled = needs_grad and kernels.tiles_exactly(sizes, kernel, stride, padding, dilation)
+            output, self.arg = separable_max(x, kernel, stride, padding, dilation, out_sizes, needs_grad and not tiled)
+            self.separable = not needs_grad or not xp.isnan(output).any()
+            if self.separable and tiled:
+                self.mask = kernels.first_winner_mask(x, output, kernel)  # (N, C, *S) bool
+        if self.separable:
+            self.geometry = (sizes, kernel, stride, padding, dilation)
+            return output[0] if self.unbatched else output
         extra = kernels.ceil_extra_padding(sizes, kernel, stride, padding, dilation, out_sizes)
         padded = pad_spatial(x, [(p, p + e) for p, e in zip(padding, extra)], value=-float("inf"))
         self.geometry = (padded.shape, kernel, stride, padding, dilation, sizes)
-        self.separable = not return_indices
-        if self.separable:
-            output, self.arg = kernels.separable_max(padded, kernel, stride, dilation)  # (N, C, *O), per-axis offsets
-            self.separable = not xp.isnan(output).any()
-        if not self.separable:
-            windows = sliding_windows(padded, kernel, stride, dilation)  # (N, C, *O, *K)
-            output, self.arg = kernels.window_max_by_offsets(windows, len(kernel))  # (N, C, *O) each
+        windows = sliding_windows(padded, kernel, stride, dilation)  # (N, C, *O, *K)
+        output, self.arg = kernels.window_max_by_offsets(windows, len(kernel))  # (N, C, *O) each
         if not return_indices:
             return output[0] if self.unbatched else output
         indices = kernels.window_flat_indices(self.arg, kernel, stride, padding, dilation, sizes)
         return (output[0], indices[0]) if self.unbatched else (output, indices)
 
     def backward(self, grad):
-        padded_shape, kernel, stride, padding, dilation, sizes = self.geometry
         grad = grad[None] if self.unbatched else grad
-        route = kernels.separable_max_backward if self.separable else kernels.scatter_to_winners
-        padded = route(grad, self.arg, padded_shape, kernel, stride, dilation)
-        grad_input = crop_padding(padded, padding, sizes)
+        if self.mask is not None:
+            grad_input = kernels.route_through_mask(grad, self.mask, self.geometry[1])
+        elif self.separable:
+            grad_input = separable_max_backward(grad, self.arg, *self.geometry)
+        else:
+            padded_shape, kernel, stride, padding, dilation, sizes = self.geometry
+            padded = kernels.scatter_to_winners(grad, self.arg, padded_shape, kernel, stride, dilation)
+            grad_input = crop_padding(padded, padding, sizes)
         return (grad_input[0] if self.unbatched else grad_input,)
 
 
