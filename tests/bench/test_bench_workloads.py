@@ -134,6 +134,15 @@ def test_blas_threads_can_be_set_and_read_back():
         threads.set_blas_threads(before)
 
 
+def test_blas_info_names_the_kernels_in_use_and_the_forcing_variable(monkeypatch):
+    info = threads.blas_info()
+    if info["library"] is None or "OpenBLAS" not in info["library"]:
+        pytest.skip("NumPy's BLAS is not OpenBLAS here")
+    assert isinstance(info["core"], str) and info["core"]  # e.g. "Haswell", "SkylakeX", "Zen"
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    assert threads.blas_info()["environment"]["OPENBLAS_CORETYPE"] == "Haswell"
+
+
 def test_profile_classification_separates_numpy_calls_from_python():
     array = np.ones((64, 64), np.float32)
     profiler = cProfile.Profile()

@@ -86,7 +86,11 @@ def run(settings: Settings, workloads=None, out=None) -> dict:
 
 def header(machine: dict, settings: Settings) -> str:
     blas = machine["blas"]
-    blas_words = (f"{blas['library'] or 'unknown BLAS'}, {blas['threads'] if blas['threads'] is not None else '?'} "
+    forced = blas["environment"].get("OPENBLAS_CORETYPE")
+    core_words = "" if blas.get("core") is None else \
+        f", {blas['core']} kernels" + (" (forced by OPENBLAS_CORETYPE)" if forced else "")
+    blas_words = (f"{blas['library'] or 'unknown BLAS'}{core_words}, "
+                  f"{blas['threads'] if blas['threads'] is not None else '?'} "
                   f"threads ({'set by convstack bench' if blas['set_by_bench'] else 'as the environment set it'})")
     torch_words = "not installed: convstack only" if machine["torch"] is None else \
         f"{machine['torch']}, {machine['torch_threads']} threads"

@@ -67,12 +67,17 @@ def set_blas_threads(threads: int) -> bool:
 def blas_info() -> dict:
     """NumPy's BLAS: its configuration string and current thread count (None where unknown)."""
     library = _loaded_openblas()
-    info = {"library": None, "threads": None, "environment": {
-        name: os.environ[name] for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+    info = {"library": None, "threads": None, "core": None, "environment": {
+        name: os.environ[name] for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                                            "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
         if name in os.environ}}
     if library is None:
         return info
     getter, config = _function(library, "get_num_threads"), _function(library, "get_config")
+    core = _function(library, "get_corename")
+    if core is not None:  # the kernels in use: DYNAMIC_ARCH picks them per CPU unless OPENBLAS_CORETYPE forces them
+        core.restype = ctypes.c_char_p
+        info["core"] = core().decode(errors="replace").strip()
     if config is not None:
         config.restype = ctypes.c_char_p
         info["library"] = config().decode(errors="replace").strip()
