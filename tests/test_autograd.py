@@ -1,5 +1,7 @@
 """The graph walk: accumulation, no_grad, retain_graph, hooks, deep graphs."""
 
+import weakref
+
 import numpy as np
 import pytest
 
@@ -141,3 +143,51 @@ def test_diamond_waits_for_every_branch_before_running_an_op():
     (y * 3 + y.exp() + y).backward()  # three paths into y: its hook and backward run once, on the sum
     assert calls == [pytest.approx(3 + np.exp(4.0) + 1)]
     assert x.grad.item() == pytest.approx((3 + np.exp(4.0) + 1) * 4)
+
+
+class _FreshGrad(cs.autograd.Function):
+    """Identity whose backward returns a new array, keeping it (``keep``) or returning a view of it (``view``)."""
+
+    made = []  # weak references: a strong one here would itself forbid taking the array over
+
+    def forward(self, x, keep=False, view=False):
+        self.keep, self.view = keep, view
+        return x.copy()
+
+    def backward(self, grad):
+        fresh = grad * 2
+        _FreshGrad.made.append(weakref.ref(fresh))
+        if self.keep:
+            self.kept = fresh
+        return (fresh[...] if self.view else fresh,)
+
+
+@pytest.mark.parametrize("keep, view, taken", [(False, False, True), (True, False, False), (False, True, False)])
+def test_leaf_takes_over_a_gradient_array_only_the_backward_walk_holds(keep, view, taken):
+    _FreshGrad.made.clear()
+    x = cs.randn(4, 5, requires_grad=True)
+    out = _FreshGrad.apply(x, keep=keep, view=view)
+    out.backward(np.ones((4, 5), np.float32), retain_graph=keep)
+    made = _FreshGrad.made[0]()
+    assert (x.grad.data is made) is taken  # kept by the op or a view of another array: copied
+    np.testing.assert_array_equal(x.grad.data, np.full((4, 5), 2, np.float32))
+    if made is not None and not taken:
+        made[...] = -1
+        assert (x.grad.data == 2).all()
+
+
+def test_a_root_gradient_the_caller_holds_is_copied_not_taken():
+    x = cs.randn(3, requires_grad=True)
+    gradient = np.ones(3, np.float32)
+    x.backward(gradient)
+    gradient[...] = 7
+    np.testing.assert_array_equal(x.grad.data, np.ones(3, np.float32))
+
+
+def test_a_gradient_a_tensor_hook_keeps_is_copied():
+    seen = []
+    x = cs.randn(3, requires_grad=True)
+    x.register_hook(lambda g: seen.append(g))
+    (x * 2).sum().backward()
+    seen[0][...] = 0
+    np.testing.assert_array_equal(x.grad.data, np.full(3, 2, np.float32))
