@@ -14,9 +14,7 @@ from __future__ import annotations
 import ctypes
 import os
 
-# Symbol prefixes and suffixes of the OpenBLAS builds NumPy ships with (scipy-openblas, 64-bit
-# integers) and of plain system OpenBLAS.
-_NAME_PATTERNS = ("scipy_openblas_{}64_", "openblas_{}64_", "scipy_openblas_{}", "openblas_{}")
+from convstack import blas
 
 
 def available_cores() -> int:
@@ -27,63 +25,26 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _loaded_openblas():
-    """The OpenBLAS shared library NumPy loaded, as a ctypes handle, or None."""
-    import numpy  # noqa: F401  (makes sure the library is loaded before looking for it)
-
-    try:
-        with open("/proc/self/maps") as maps:
-            paths = {line.split()[-1] for line in maps if "openblas" in line.lower() and ".so" in line}
-    except OSError:
-        return None
-    for path in sorted(paths):
-        try:
-            return ctypes.CDLL(path)
-        except OSError:
-            continue
-    return None
-
-
-def _function(library, name: str):
-    for pattern in _NAME_PATTERNS:
-        function = getattr(library, pattern.format(name), None)
-        if function is not None:
-            return function
-    return None
-
-
 def set_blas_threads(threads: int) -> bool:
     """Ask NumPy's OpenBLAS to use ``threads`` threads; True when it could be told."""
-    library = _loaded_openblas()
-    setter = _function(library, "set_num_threads") if library is not None else None
-    if setter is None:
-        return False
-    setter.argtypes = [ctypes.c_int]
-    setter.restype = None
-    setter(int(threads))
-    return True
+    return blas.set_threads(threads)
 
 
 def blas_info() -> dict:
     """NumPy's BLAS: its configuration string and current thread count (None where unknown)."""
-    library = _loaded_openblas()
+    library = blas.loaded_openblas()
     info = {"library": None, "threads": None, "core": None, "environment": {
         name: os.environ[name] for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
                                             "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
         if name in os.environ}}
     if library is None:
         return info
-    getter, config = _function(library, "get_num_threads"), _function(library, "get_config")
-    core = _function(library, "get_corename")
+    config, core = blas.function("get_config", ctypes.c_char_p), blas.function("get_corename", ctypes.c_char_p)
     if core is not None:  # the kernels in use: DYNAMIC_ARCH picks them per CPU unless OPENBLAS_CORETYPE forces them
-        core.restype = ctypes.c_char_p
         info["core"] = core().decode(errors="replace").strip()
     if config is not None:
-        config.restype = ctypes.c_char_p
         info["library"] = config().decode(errors="replace").strip()
-    if getter is not None:
-        getter.restype = ctypes.c_int
-        info["threads"] = int(getter())
+    info["threads"] = blas.threads()
     return info
 
 

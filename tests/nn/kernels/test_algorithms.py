@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import convstack.backend as backend
+from convstack import blas
 from convstack.nn.kernels import algorithm, conv_gemm, fft_conv
 from convstack.nn.kernels.geometry import ConvGeometry
 from convstack.nn.kernels.windows import pad_spatial
@@ -134,7 +135,9 @@ def test_buffer_of_one_sample_too_large_fails_before_allocating(rng):
     assert "workspace limit (1.0 KiB)" in message
 
 
-def test_heuristic_choices():
+def test_heuristic_choices(monkeypatch):
+    monkeypatch.setattr(blas, "threads", lambda: 1)
+
     def geometry(input_shape, weight_shape, stride=1, padding=1, groups=1):
         dims = len(weight_shape) - 2
         return ConvGeometry(input_shape, weight_shape, (stride,) * dims, ((padding, padding),) * dims,
@@ -155,6 +158,22 @@ def test_heuristic_choices():
         assert algorithm.choose("forward", stem) == "gemm"  # forced only where it applies
     assert algorithm.choose("forward", geometry((8, 16, 32, 32), (16, 16, 11, 11), padding=5)) == "fft"
     assert algorithm.choose("forward", geometry((8, 16, 16, 16, 16), (16, 16, 3, 3, 3))) == "winograd4"
+
+
+@pytest.mark.parametrize("threads", [None, 1, 2, 4])
+def test_winograd_gives_way_to_im2col_for_thin_layers_when_blas_has_two_threads(monkeypatch, threads):
+    monkeypatch.setattr(blas, "threads", lambda: threads)
+    parallel = (threads or 1) >= 2
+
+    def geometry(channels, size, dims=2, batch=128):
+        return ConvGeometry((batch, channels) + (size,) * dims, (channels, channels) + (3,) * dims, (1,) * dims,
+                            ((1, 1),) * dims, (1,) * dims, 1, "float32")
+
+    for thin in (geometry(16, 32), geometry(32, 16), geometry(64, 1024, dims=1, batch=8)):
+        assert [algorithm.choose(p, thin) for p in algorithm.PASSES] == (
+            ["gemm"] * 3 if parallel else ["winograd4"] * 3)
+    assert algorithm.choose("forward", geometry(64, 8)) == "winograd4"
+    assert algorithm.choose("forward", geometry(16, 16, dims=3, batch=8)) == "winograd4"
 
 
 def test_benchmark_measures_once_and_caches(rng):

@@ -31,6 +31,7 @@ import contextvars
 import math
 import time
 
+from convstack import blas
 from convstack.nn.kernels import chunked, fft_conv, pointwise, winograd
 from convstack.nn.kernels.geometry import ConvGeometry
 
@@ -145,7 +146,10 @@ def heuristic(pass_: str, geometry: ConvGeometry) -> str:
     - 3x3 stride-1 2-D layers with at least 8 channels per group on both sides: Winograd
       in all three passes, F(4, 3) unless the layer has few pixels per channel
       (``_winograd_size``). Depthwise and thin grouped layers stay on im2col: their
-      per-group GEMMs are a few numbers wide.
+      per-group GEMMs are a few numbers wide. With two or more BLAS threads
+      (``convstack.blas.threads()``) im2col's GEMM runs nearly twice as fast while
+      Winograd's transforms do not, so there Winograd keeps only 2-D layers with more than
+      32 channels per group on both sides, and 3-D layers (``_winograd_pays``).
     - input gradient otherwise: the correlation of the gradient with the flipped kernel
       (stride 1) when the layer has at most twice as many output as input channels
       per group, else dcols + col2im (LeNet's 1 -> 6 and 6 -> 16 layers: 2-3x faster by
@@ -159,13 +163,37 @@ def heuristic(pass_: str, geometry: ConvGeometry) -> str:
     out_per_group = geometry.out_channels // geometry.groups
     in_per_group = geometry.in_channels // geometry.groups
     wide = min(out_per_group, in_per_group) >= 8
-    if wide and applies("winograd4", pass_, geometry):
+    if wide and applies("winograd4", pass_, geometry) and _winograd_pays(geometry, min(out_per_group, in_per_group)):
         return _winograd_size(geometry)
     if math.prod(geometry.kernel) >= 100 and applies("fft", pass_, geometry):
         return "fft"
     if pass_ == "backward_data" and (chunked.correlate_pads(geometry) is None or out_per_group > 2 * in_per_group):
         return "col2im"
     return "gemm"
+
+
+def _winograd_pays(geometry: ConvGeometry, channels: int) -> bool:
+    """Whether Winograd beats im2col for a 3x..x3 layer with ``channels`` (the fewer, per group) now.
+
+    It depends on the BLAS threads NumPy runs its GEMMs on.
+
+    One BLAS thread: always (1.1-1.6x, ``docs/convolution_algorithms.md``). Two threads,
+    float32 ms, forward / backward-data / backward-weight (the transforms stay on one core):
+
+        layer                     im2col              Winograd F(4, 3)
+        ResNet 16@32x32 b128      7.4 / 7.4 / 7.2     9.4 / 9.5 / 9.6
+        ResNet 32@16x16 b128      5.9 / 5.9 / 5.9     6.5 / 6.9 / 6.8
+        48@16x16 b128             16.9 / 17.0 / 17.2  15.2 / 15.5 / 17.2
+        ResNet 64@8x8 b128        5.3 / 5.3 / 5.5     4.9 / 4.9 / 5.0
+        1-D 64@1024 k3 b8         1.4 / 1.4 / 1.4     2.1 / 2.1 / 2.0
+        1-D 128@256 k3 b32        5.0 / 5.3 / 5.3     5.3 / 5.4 / 5.1
+        3-D 16@16^3 b8            6.8 / 6.8 / 6.7     5.5 / 5.5 / 7.4
+    """
+    threads = blas.threads() or 1
+    if threads < 2:
+        return True
+    dims = len(geometry.kernel)
+    return dims == 3 or (dims == 2 and channels > 32)
 
 
 def _winograd_size(geometry: ConvGeometry) -> str:
