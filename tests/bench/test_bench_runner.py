@@ -126,8 +126,26 @@ def test_memory_line_reports_both_and_the_ratio():
 def test_settle_pauses_before_every_rep_and_rewarms_short_reps(monkeypatch):
     log, pauses = [], []
     monkeypatch.setattr(runner.time, "sleep", pauses.append)
+    monkeypatch.setattr(runner, "REWARM_S", 0.0)  # one untimed rep (the minimum) before each timed one
     result = runner.run_workload(fake_workload(log), {}, torch=object(), repeat=2, warmup=1, settle=0.1)
     # first iteration: one pause each, no re-warm; later ones: pause, untimed rep, timed rep
     assert log == ["convstack", "pytorch"] + ["convstack", "convstack", "pytorch", "pytorch"] * 2
     assert pauses == [0.1] * 6
     assert len(result.times["convstack"]) == len(result.times["pytorch"]) == 2
+
+
+def test_short_reps_are_rewarmed_for_rewarm_s(monkeypatch):
+    clock = [0.0]
+
+    def rep():  # each call takes 10 ms of a fake clock
+        clock[0] += 0.01
+        return 0.01
+
+    monkeypatch.setattr(runner.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(runner.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(runner, "REWARM_S", 0.045)
+    calls = []
+    workload = Workload("w", "layer", "", lambda context: lambda: calls.append(1) or rep())
+    result = runner.run_workload(workload, {}, torch=None, repeat=2, warmup=1, settle=0.1)
+    # warm-up 1 + (5 untimed + 1 timed) for each of the 2 timed reps
+    assert len(calls) == 1 + 2 * 6 and len(result.times["convstack"]) == 2
