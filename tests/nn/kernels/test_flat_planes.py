@@ -34,7 +34,7 @@ def test_depthwise_matches_direct_path(name, limit, rng):
     bias = rng.standard_normal(weight.shape[0]).astype(np.float32)
     out, grad_input, grad_weight = _reference(x, weight, grad, geometry)
     if flat_planes.applies_depthwise(geometry, "forward"):
-        actual = flat_planes.forward_depthwise(x, weight, bias, geometry, limit)
+        actual = flat_planes.forward(x, weight, bias, geometry, limit)
         assert actual.dtype == np.float32 and actual.flags.c_contiguous
         _close(actual, out + bias.reshape((-1,) + (1,) * (x.ndim - 2)), 1e-5)
     assert flat_planes.applies_depthwise(geometry, "backward_weight")
@@ -46,7 +46,7 @@ def test_depthwise_matches_direct_path(name, limit, rng):
 def test_float64_is_exact(rng):
     x, weight, grad, geometry = _arrays("2d-5x3-asymmetric", rng, np.float64)
     out, _, grad_weight = _reference(x, weight, grad, geometry)
-    _close(flat_planes.forward_depthwise(x, weight, None, geometry, 2**20), out, 1e-12)
+    _close(flat_planes.forward(x, weight, None, geometry, 2**20), out, 1e-12)
     _close(flat_planes.backward_weight_depthwise(grad, x, geometry, 2**20), grad_weight, 1e-12)
 
 

@@ -78,12 +78,16 @@ def forward(x, weight, bias, geometry: ConvGeometry, limit: int, op: str = "conv
 
     With ``keep``, returns (output, ``Columns``) when the whole batch's columns fit in
     ``KEEP_BYTES`` and one chunk, else (output, None). Layers with one input channel per
-    group and stride 1 (2-D, 3-D) run ``flat_planes.forward_depthwise`` and keep nothing.
+    group and stride 1 (2-D, 3-D) run ``flat_planes.forward`` and keep nothing; so do other
+    stride-1 layers whose padded planes are at most 1.35x their output
+    (``flat_planes.applies_forward``), unless their columns are to be kept.
     """
-    if flat_planes.applies_depthwise(geometry, "forward"):
-        out = flat_planes.forward_depthwise(x, weight, bias, geometry, limit, op)
-        return (out, None) if keep else out
     xp = get_array_module(x, weight)
+    keeps = keep and _chunk(geometry, limit, op, xp) == geometry.batch and \
+        _columns_per_sample(geometry) * geometry.batch <= KEEP_BYTES
+    if flat_planes.applies_depthwise(geometry, "forward") or (flat_planes.applies_forward(geometry) and not keeps):
+        out = flat_planes.forward(x, weight, bias, geometry, limit, op)
+        return (out, None) if keep else out
     batch, groups, out_channels = geometry.batch, geometry.groups, geometry.out_channels
     out_sizes = geometry.out_sizes
     length = math.prod(out_sizes)

@@ -14,7 +14,7 @@ Used, through ``chunked``, for
 
 - depthwise layers (one input channel per group), where im2col's GEMM is a
   matrix-vector product a few numbers wide and building the columns is the cost:
-  ``forward_depthwise`` (2-D and 3-D) and ``backward_weight_depthwise`` (any dimension;
+  ``forward`` (2-D and 3-D) and ``backward_weight_depthwise`` (any dimension;
   per tap, the gradient on the padded planes times the shifted input, no columns);
 - the col2im input gradient at stride 1 (``backward_data``): dcols = W^T @ grad on the
   padded planes, then one slice-add per tap (the correlation of ``chunked`` still serves
@@ -44,6 +44,7 @@ from convstack.nn.kernels.workspace import batch_chunk, scratch
 # measured alike, 8-16 MiB 10-40% slower). The input gradient's dcols ran 5-8% faster
 # in chunks of 8 MiB (LeNet's layers; 1 MiB: 25-55% slower).
 CHUNK_BYTES = 4 * 2**20
+DENSE_CHUNK_BYTES = 8 * 2**20  # dense layers' columns: 4-8 MiB alike, 1 MiB 15-45% slower (ResNet-CIFAR)
 BACKWARD_DATA_CHUNK_BYTES = 8 * 2**20
 
 
@@ -109,16 +110,38 @@ def _flat_planes(xp, slot, array, pads, sizes, span: int):
     return flat
 
 
-def forward_depthwise(x, weight, bias, geometry: ConvGeometry, limit: int, op: str = "conv"):
-    """Cross-correlate ``x`` (N, C, *S), unpadded, with ``weight`` (C * m, 1, *K), plus ``bias``: (N, C * m, *O)."""
+def applies_forward(geometry: ConvGeometry) -> bool:
+    """Stride 1, 2-D or 3-D, and either depthwise or with padded planes at most 1.35x the output (dense layers).
+
+    Dense layers, two BLAS threads, forward ms against im2col + GEMM (A/B in one process):
+    ResNet 16@32x32 b128 6.8 against 7.3-7.7, 32@16x16 5.5 against 5.7-6.1, 64@8x8 6.1
+    against 8.0, VGG 64@56x56 b8 12.1 against 15.5, 16@64x64 b8 1.49 against 1.50; one
+    thread within 5% either way where im2col is chosen. Wider padding (LeNet's 14x14 planes
+    for 10x10 outputs, 1.96x) wastes more GEMM work than the contiguous copies save.
+    """
+    if not geometry.unit_stride or len(geometry.kernel) < 2:
+        return False
+    if geometry.depthwise:
+        return True
+    return math.prod(geometry.padded_sizes) <= 1.35 * math.prod(geometry.out_sizes)
+
+
+def forward(x, weight, bias, geometry: ConvGeometry, limit: int, op: str = "conv"):
+    """Cross-correlate ``x`` (N, C, *S), unpadded, with ``weight`` (O, Cg, *K), plus ``bias``: (N, O, *O).
+
+    Columns (C, K, n * P), one contiguous slice per tap, read as (G, Cg * K, n * P): one
+    GEMM per group (a matrix-vector product per channel for depthwise layers).
+    """
     xp = get_array_module(x, weight)
-    batch, channels, out_channels = geometry.batch, geometry.in_channels, geometry.out_channels
+    batch, groups, channels, out_channels = geometry.batch, geometry.groups, geometry.in_channels, geometry.out_channels
     sizes, out_sizes = geometry.padded_sizes, geometry.out_sizes
     offsets = tap_offsets(geometry)
-    w = weight.reshape(channels, out_channels // channels, len(offsets))  # (C, m, K)
+    w = weight.reshape(groups, out_channels // groups, -1)  # (G, Og, Cg*K)
     out = xp.empty((batch, out_channels) + out_sizes, dtype=x.dtype)
     valid = (Ellipsis,) + tuple(slice(0, size) for size in out_sizes)
-    step = _chunk(geometry, limit, op, xp, channels * len(offsets) * math.prod(sizes) * geometry.itemsize)  # columns
+    target = CHUNK_BYTES if geometry.depthwise else DENSE_CHUNK_BYTES
+    per_sample = channels * len(offsets) * math.prod(sizes) * geometry.itemsize  # columns
+    step = _chunk(geometry, limit, op, xp, per_sample, target)
     for n0 in range(0, batch, step):
         n = min(batch, n0 + step) - n0
         length = n * math.prod(sizes)
@@ -127,7 +150,7 @@ def forward_depthwise(x, weight, bias, geometry: ConvGeometry, limit: int, op: s
         for tap, offset in enumerate(offsets):
             cols[:, tap] = flat[:, offset:offset + length]  # (C, n*P)
         product = scratch(xp, "flat.product", w.shape[:2] + (length,), x.dtype)
-        xp.matmul(w, cols, out=product)  # (C, m, n*P)
+        xp.matmul(w, cols.reshape(groups, -1, length), out=product)  # (G, Og, n*P)
         result = product.reshape((out_channels, n) + sizes)[valid].swapaxes(0, 1)  # (n, O, *O) view
         if bias is None:
             out[n0:n0 + n] = result
