@@ -134,10 +134,10 @@ def test_buffer_of_one_sample_too_large_fails_before_allocating(rng):
     # 64 channels x 9 taps of the 14x15 padded planes (flat_planes.forward serves this stride-1 layer)
     assert message.startswith("conv2d: the flat-plane buffer would need 472.5 KiB (input shape (2, 64, 12, 13)")
     assert "workspace limit (1.0 KiB)" in message
-    with algorithm.use("gemm"), algorithm.workspace(2**10), pytest.raises(MemoryError) as caught:
+    with algorithm.use("col2im"), algorithm.workspace(2**10), pytest.raises(MemoryError) as caught:
         backend.set_memory_limit(2**16)
         try:
-            algorithm.backward_weight(x[:, :48], x, geometry)  # im2col: 64 x 9 x 12 x 13 numbers a sample
+            algorithm.backward_data(x[:, :48], weight, geometry)  # dcols: 64 x 9 x 12 x 13 numbers a sample
         finally:
             backend.set_memory_limit(None)
     assert str(caught.value).startswith("conv2d: the im2col buffer would need 351.0 KiB (input shape (2, 64, 12, 13)")

@@ -1,4 +1,4 @@
-"""The depthwise path over flattened padded planes equals the direct im2col path, in any dimension and chunking."""
+"""The flattened-padded-plane paths equal the direct im2col path, in any dimension, groups and chunking."""
 
 import numpy as np
 import pytest
@@ -113,3 +113,40 @@ def test_backward_data_rule():
     assert flat_planes.applies_backward_data(geometry((8, 64, 1024), (128, 64, 9), padding=4))  # planes 1% larger
     assert not flat_planes.applies_backward_data(geometry((32, 3, 32, 32), (64, 3, 5, 5), padding=2))
     assert not flat_planes.applies_backward_data(geometry((8, 3, 224, 224), (64, 3, 7, 7), stride=2, padding=3))
+
+
+@pytest.mark.parametrize("name", list(DATA_SHAPES))
+@pytest.mark.parametrize("limit", [algorithm.DEFAULT_WORKSPACE_LIMIT, 1])
+def test_dense_forward_and_weight_gradient_match_the_direct_path(name, limit, rng):
+    input_shape, weight_shape, pads, dilation, groups = DATA_SHAPES[name]
+    x = rng.standard_normal(input_shape).astype(np.float32)
+    weight = rng.standard_normal(weight_shape).astype(np.float32)
+    bias = rng.standard_normal(weight_shape[0]).astype(np.float32)
+    geometry = ConvGeometry.of(x, weight, (1,) * len(pads), pads, dilation, groups)
+    grad = rng.standard_normal((input_shape[0], weight_shape[0]) + geometry.out_sizes).astype(np.float32)
+    out, _, grad_weight = _reference(x, weight, grad, geometry)
+    actual = flat_planes.forward(x, weight, bias, geometry, limit)
+    assert actual.dtype == np.float32 and actual.flags.c_contiguous
+    _close(actual, out + bias.reshape((-1,) + (1,) * (x.ndim - 2)), 1e-5)
+    _close(flat_planes.backward_weight(grad, x, geometry, limit), grad_weight, 1e-5)
+
+
+def test_dense_rule_takes_tightly_padded_layers_and_leaves_kept_columns_alone(rng):
+    def geometry(input_shape, weight_shape, stride=1, padding=1):
+        dims = len(weight_shape) - 2
+        return ConvGeometry(input_shape, weight_shape, (stride,) * dims, ((padding, padding),) * dims,
+                            (1,) * dims, 1, "float32")
+
+    assert flat_planes.applies_forward(geometry((128, 16, 32, 32), (16, 16, 3, 3)))  # planes 1.13x
+    assert flat_planes.applies_forward(geometry((2, 16, 32, 32, 32), (16, 16, 3, 3, 3)))  # 1.2x
+    assert not flat_planes.applies_forward(geometry((8, 16, 16, 16, 16), (16, 16, 3, 3, 3)))  # 1.42x
+    assert not flat_planes.applies_forward(geometry((64, 6, 14, 14), (16, 6, 5, 5), padding=0))  # 1.96x
+    assert not flat_planes.applies_forward(geometry((8, 3, 224, 224), (64, 3, 7, 7), stride=2, padding=3))
+    assert not flat_planes.applies_forward(geometry((8, 64, 1024), (64, 64, 9), padding=4))  # 1-D: im2col
+    # LeNet's first layer (planes 1.31x) keeps its columns for the weight gradient when training
+    x = rng.standard_normal((4, 1, 28, 28)).astype(np.float32)
+    weight = rng.standard_normal((6, 1, 5, 5)).astype(np.float32)
+    lenet = ConvGeometry.of(x, weight, (1, 1), ((2, 2), (2, 2)), (1, 1), 1)
+    assert flat_planes.applies_forward(lenet)
+    _, columns = chunked.forward(x, weight, None, lenet, algorithm.DEFAULT_WORKSPACE_LIMIT, keep=True)
+    assert isinstance(columns, chunked.Columns)

@@ -119,6 +119,8 @@ def backward_weight(grad, x, geometry: ConvGeometry, limit: int, op: str = "conv
     """
     if not isinstance(x, Columns) and flat_planes.applies_depthwise(geometry, "backward_weight"):
         return flat_planes.backward_weight_depthwise(grad, x, geometry, limit, op)
+    if not isinstance(x, Columns) and flat_planes.applies_forward(geometry):
+        return flat_planes.backward_weight(grad, x, geometry, limit, op)
     xp = get_array_module(grad)
     batch, groups, out_channels = geometry.batch, geometry.groups, geometry.out_channels
     length = math.prod(geometry.out_sizes)

@@ -191,6 +191,32 @@ def backward_weight_depthwise(grad, x, geometry: ConvGeometry, limit: int, op: s
     return total.reshape(geometry.weight_shape)
 
 
+def backward_weight(grad, x, geometry: ConvGeometry, limit: int, op: str = "conv"):
+    """Weight gradient (O, Cg, *K) of a stride-1 layer from ``grad`` (N, O, *O) and the unpadded input ``x``.
+
+    Per chunk, dW^T += cols @ grad^T over the n * P padded positions, the columns (C, K, n * P)
+    one contiguous slice per tap and the gradient zero past the output's extent.
+    """
+    xp = get_array_module(grad, x)
+    batch, groups, channels, out_channels = geometry.batch, geometry.groups, geometry.in_channels, geometry.out_channels
+    sizes = geometry.padded_sizes
+    offsets = tap_offsets(geometry)
+    total = None
+    per_sample = channels * len(offsets) * math.prod(sizes) * geometry.itemsize  # columns
+    step = _chunk(geometry, limit, op, xp, per_sample, DENSE_CHUNK_BYTES)
+    for n0 in range(0, batch, step):
+        n = min(batch, n0 + step) - n0
+        length = n * math.prod(sizes)
+        flat = _flat_planes(xp, "flat.input", x[n0:n0 + n], geometry.pads, sizes, offsets[-1])  # (C, n*P + span)
+        cols = scratch(xp, "flat.cols", (channels, len(offsets), length), x.dtype)
+        for tap, offset in enumerate(offsets):
+            cols[:, tap] = flat[:, offset:offset + length]  # (C, n*P)
+        g = _padded_gradient(xp, grad[n0:n0 + n], geometry).reshape(groups, out_channels // groups, length)
+        product = xp.matmul(cols.reshape(groups, -1, length), g.transpose(0, 2, 1))  # (G, CgK, Og)
+        total = product if total is None else total.__iadd__(product)
+    return total.transpose(0, 2, 1).reshape(geometry.weight_shape)  # (G, Og, CgK) -> (O, Cg, *K)
+
+
 def backward_data(grad, weight, geometry: ConvGeometry, limit: int, op: str = "conv"):
     """Input gradient (N, C, *S) of a stride-1 layer: dcols = W^T @ grad on the padded planes, then one add per tap."""
     xp = get_array_module(grad, weight)
