@@ -89,14 +89,19 @@ DATA_SHAPES = {
 }
 
 
-@pytest.mark.parametrize("name", list(DATA_SHAPES))
-@pytest.mark.parametrize("limit", [algorithm.DEFAULT_WORKSPACE_LIMIT, 1])
-def test_backward_data_matches_col2im(name, limit, rng):
+def _data_arrays(name, rng):
     input_shape, weight_shape, pads, dilation, groups = DATA_SHAPES[name]
     x = rng.standard_normal(input_shape).astype(np.float32)
     weight = rng.standard_normal(weight_shape).astype(np.float32)
     geometry = ConvGeometry.of(x, weight, (1,) * len(pads), pads, dilation, groups)
     grad = rng.standard_normal((input_shape[0], weight_shape[0]) + geometry.out_sizes).astype(np.float32)
+    return x, weight, grad, geometry
+
+
+@pytest.mark.parametrize("name", list(DATA_SHAPES))
+@pytest.mark.parametrize("limit", [algorithm.DEFAULT_WORKSPACE_LIMIT, 1])
+def test_backward_data_matches_col2im(name, limit, rng):
+    x, weight, grad, geometry = _data_arrays(name, rng)
     _, grad_input, _ = _reference(x, weight, grad, geometry)
     actual = flat_planes.backward_data(grad, weight, geometry, limit)
     assert actual.dtype == np.float32 and actual.flags.c_contiguous
@@ -118,12 +123,8 @@ def test_backward_data_rule():
 @pytest.mark.parametrize("name", list(DATA_SHAPES))
 @pytest.mark.parametrize("limit", [algorithm.DEFAULT_WORKSPACE_LIMIT, 1])
 def test_dense_forward_and_weight_gradient_match_the_direct_path(name, limit, rng):
-    input_shape, weight_shape, pads, dilation, groups = DATA_SHAPES[name]
-    x = rng.standard_normal(input_shape).astype(np.float32)
-    weight = rng.standard_normal(weight_shape).astype(np.float32)
-    bias = rng.standard_normal(weight_shape[0]).astype(np.float32)
-    geometry = ConvGeometry.of(x, weight, (1,) * len(pads), pads, dilation, groups)
-    grad = rng.standard_normal((input_shape[0], weight_shape[0]) + geometry.out_sizes).astype(np.float32)
+    x, weight, grad, geometry = _data_arrays(name, rng)
+    bias = rng.standard_normal(weight.shape[0]).astype(np.float32)
     out, _, grad_weight = _reference(x, weight, grad, geometry)
     actual = flat_planes.forward(x, weight, bias, geometry, limit)
     assert actual.dtype == np.float32 and actual.flags.c_contiguous

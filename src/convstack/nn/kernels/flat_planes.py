@@ -126,6 +126,17 @@ def applies_forward(geometry: ConvGeometry) -> bool:
     return math.prod(geometry.padded_sizes) <= 1.35 * math.prod(geometry.out_sizes)
 
 
+def _columns(xp, chunk, geometry: ConvGeometry, offsets):
+    """The columns (C, K, n * P) of a chunk (n, C, *S): for each tap, one contiguous slice of its flat padded planes."""
+    sizes = geometry.padded_sizes
+    length = chunk.shape[0] * math.prod(sizes)
+    flat = _flat_planes(xp, "flat.input", chunk, geometry.pads, sizes, offsets[-1])  # (C, n*P + span)
+    cols = scratch(xp, "flat.cols", (chunk.shape[1], len(offsets), length), chunk.dtype)
+    for tap, offset in enumerate(offsets):
+        cols[:, tap] = flat[:, offset:offset + length]  # (C, n*P)
+    return cols
+
+
 def forward(x, weight, bias, geometry: ConvGeometry, limit: int, op: str = "conv"):
     """Cross-correlate ``x`` (N, C, *S), unpadded, with ``weight`` (O, Cg, *K), plus ``bias``: (N, O, *O).
 
@@ -145,10 +156,7 @@ def forward(x, weight, bias, geometry: ConvGeometry, limit: int, op: str = "conv
     for n0 in range(0, batch, step):
         n = min(batch, n0 + step) - n0
         length = n * math.prod(sizes)
-        flat = _flat_planes(xp, "flat.input", x[n0:n0 + n], geometry.pads, sizes, offsets[-1])  # (C, n*P + span)
-        cols = scratch(xp, "flat.cols", (channels, len(offsets), length), x.dtype)
-        for tap, offset in enumerate(offsets):
-            cols[:, tap] = flat[:, offset:offset + length]  # (C, n*P)
+        cols = _columns(xp, x[n0:n0 + n], geometry, offsets)  # (C, K, n*P)
         product = scratch(xp, "flat.product", w.shape[:2] + (length,), x.dtype)
         xp.matmul(w, cols.reshape(groups, -1, length), out=product)  # (G, Og, n*P)
         result = product.reshape((out_channels, n) + sizes)[valid].swapaxes(0, 1)  # (n, O, *O) view
@@ -207,10 +215,7 @@ def backward_weight(grad, x, geometry: ConvGeometry, limit: int, op: str = "conv
     for n0 in range(0, batch, step):
         n = min(batch, n0 + step) - n0
         length = n * math.prod(sizes)
-        flat = _flat_planes(xp, "flat.input", x[n0:n0 + n], geometry.pads, sizes, offsets[-1])  # (C, n*P + span)
-        cols = scratch(xp, "flat.cols", (channels, len(offsets), length), x.dtype)
-        for tap, offset in enumerate(offsets):
-            cols[:, tap] = flat[:, offset:offset + length]  # (C, n*P)
+        cols = _columns(xp, x[n0:n0 + n], geometry, offsets)  # (C, K, n*P)
         g = _padded_gradient(xp, grad[n0:n0 + n], geometry).reshape(groups, out_channels // groups, length)
         product = xp.matmul(cols.reshape(groups, -1, length), g.transpose(0, 2, 1))  # (G, CgK, Og)
         total = product if total is None else total.__iadd__(product)
