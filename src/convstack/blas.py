@@ -9,12 +9,27 @@ Linux) ``threads()`` is None and nothing is set.
 The convolution heuristic (``convstack.nn.kernels.algorithm``) reads ``threads()``: with a
 second BLAS thread the GEMMs of im2col run nearly twice as fast, while Winograd's
 transforms (NumPy copies and small products) do not, which moves the break-even point.
+
+``tune_thread_timeout()`` (run once when ``convstack.tensor`` is imported, like
+``convstack.allocator.tune``) shortens how long OpenBLAS's idle worker threads spin
+before they sleep. By default they spin for 2^28 cycles (about 0.1 s), longer than any gap
+between the GEMMs of a training step, so the worker keeps a core at 100% for the whole
+run, NumPy's single-threaded passes included. On the 2-core VM this was measured on, such a
+process kept falling into spells in which its second BLAS thread brought nothing (ResNet-20
+training step on two threads 365-390 ms outside them, 470-500 inside, as on one thread):
+in 18-25 s runs alternating processes, 0-94% of the steps (mean about 35%) with OpenBLAS's
+default, 0-18% (mean about 5%) with the workers sleeping after 2^12 cycles, which cost 2-3%
+outside the spells (ResNet-20 step 365 -> 376 ms). 2^20 cycles did not help (13-76%).
+Sleeping workers also leave the cores to other threads (a data loader's prefetch thread,
+another process) between GEMMs. The variable ``OPENBLAS_THREAD_TIMEOUT`` set by the user wins;
+``CONVSTACK_BLAS=default`` leaves OpenBLAS alone.
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
+import os
 
 # Symbol prefixes and suffixes of the OpenBLAS builds NumPy ships with (scipy-openblas, 64-bit
 # integers) and of plain system OpenBLAS.
@@ -72,3 +87,52 @@ def set_threads(count: int) -> bool:
         return False
     setter(int(count))
     return True
+
+
+#: log2 of the cycles an idle OpenBLAS worker spins before it sleeps (OpenBLAS's default: 28).
+THREAD_TIMEOUT = 12
+
+_timeout_tuned = False
+
+
+def tune_thread_timeout(exponent: int = THREAD_TIMEOUT) -> bool:
+    """Make OpenBLAS's idle workers sleep after 2**exponent cycles of spinning; True when applied.
+
+    OpenBLAS reads ``OPENBLAS_THREAD_TIMEOUT`` only when it starts its thread server, so this
+    sets the variable, has OpenBLAS re-read its environment (``openblas_read_env``) and
+    restarts the server (``blas_thread_shutdown_`` then ``blas_thread_init``, what OpenBLAS's
+    own fork handler does). Nothing happens (False) when the user set
+    ``OPENBLAS_THREAD_TIMEOUT``, when ``CONVSTACK_BLAS=default``, or when NumPy's BLAS is not
+    a pthreads OpenBLAS exposing those functions.
+    """
+    global _timeout_tuned
+    if os.environ.get("CONVSTACK_BLAS", "").strip().lower() == "default" or "OPENBLAS_THREAD_TIMEOUT" in os.environ:
+        return False
+    library = loaded_openblas()
+    if library is None:
+        return False
+    try:
+        read_env, shutdown, init = library.openblas_read_env, library.blas_thread_shutdown_, library.blas_thread_init
+        timeout = library.openblas_thread_timeout
+    except AttributeError:  # another build: leave it as it is
+        return False
+    timeout.restype = ctypes.c_int
+    os.environ["OPENBLAS_THREAD_TIMEOUT"] = str(int(exponent))
+    read_env()
+    shutdown()
+    init()
+    _timeout_tuned = timeout() == int(exponent)
+    return _timeout_tuned
+
+
+def thread_timeout() -> int | None:
+    """The exponent OpenBLAS's workers spin for (2**n cycles) as last read from the environment; None where unknown.
+
+    0 means OpenBLAS's built-in default (2**28 cycles).
+    """
+    library = loaded_openblas()
+    function_ = getattr(library, "openblas_thread_timeout", None) if library is not None else None
+    if function_ is None:
+        return None
+    function_.restype = ctypes.c_int
+    return int(function_())
