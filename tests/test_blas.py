@@ -1,4 +1,4 @@
-"""NumPy's OpenBLAS seen from convstack: thread count, and the idle workers' spin time set on import."""
+"""NumPy's OpenBLAS seen from convstack: thread count, and the idle workers' spin time (opt-in)."""
 
 import os
 import subprocess
@@ -10,21 +10,24 @@ import pytest
 from convstack import blas
 
 PROBE = """
+import sys
 import numpy as np
-import convstack
 from convstack import blas
+before = blas.thread_timeout()
+applied = blas.tune_thread_timeout(*[int(a) for a in sys.argv[1:]])
 a = np.random.default_rng(0).standard_normal((300, 300)).astype(np.float32)
 error = float(np.abs(a @ a - (a.astype(np.float64) @ a.astype(np.float64))).max())
-print(blas._timeout_tuned, blas.thread_timeout(), error < 1e-2)
+print(before, applied, blas.thread_timeout(), error < 1e-2)
 """
 
 
-def _probe(**variables):
-    env = {k: v for k, v in os.environ.items() if k not in ("CONVSTACK_BLAS", "OPENBLAS_THREAD_TIMEOUT")}
+def _probe(*args, **variables):
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
     env.update(variables)
-    output = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, check=True)
-    tuned, timeout, correct = output.stdout.split()
-    return tuned == "True", None if timeout == "None" else int(timeout), correct == "True"
+    output = subprocess.run([sys.executable, "-c", PROBE, *map(str, args)], env=env, capture_output=True, text=True,
+                            check=True)
+    before, applied, after, correct = output.stdout.split()
+    return int(before), applied == "True", int(after), correct == "True"
 
 
 def _openblas_or_skip():
@@ -32,25 +35,21 @@ def _openblas_or_skip():
         pytest.skip("NumPy's BLAS is not an OpenBLAS exposing its thread server here")
 
 
-def test_import_shortens_the_workers_spin_and_gemm_still_agrees():
+def test_tune_restarts_the_workers_with_the_shorter_spin_and_gemm_still_agrees():
     _openblas_or_skip()
-    tuned, timeout, correct = _probe()
-    assert tuned and timeout == blas.THREAD_TIMEOUT and correct
+    assert _probe() == (0, True, blas.THREAD_TIMEOUT, True)  # 0: OpenBLAS's built-in 2**28 cycles
+    assert _probe(16) == (0, True, 16, True)
 
 
-def test_the_users_variable_and_the_opt_out_leave_openblas_alone():
+def test_the_users_variable_wins():
     _openblas_or_skip()
-    assert _probe(OPENBLAS_THREAD_TIMEOUT="15")[:2] == (False, 15)
-    tuned, timeout, correct = _probe(CONVSTACK_BLAS="default")
-    assert not tuned and timeout == 0 and correct  # 0: OpenBLAS's built-in 2**28 cycles
+    assert _probe(OPENBLAS_THREAD_TIMEOUT="15") == (15, False, 15, True)
+    assert _probe(15, OPENBLAS_THREAD_TIMEOUT="15")[1:3] == (True, 15)  # the same value: nothing to refuse
 
 
-def test_tune_refuses_when_the_user_chose(monkeypatch):
-    monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", "24")
-    assert blas.tune_thread_timeout() is False
-    monkeypatch.delenv("OPENBLAS_THREAD_TIMEOUT")
-    monkeypatch.setenv("CONVSTACK_BLAS", "default")
-    assert blas.tune_thread_timeout() is False
+def test_exponent_outside_openblas_range_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"tune_thread_timeout: invalid value for argument `exponent`.*received 40"):
+        blas.tune_thread_timeout(40)
 
 
 def test_thread_count_round_trips():

@@ -10,19 +10,18 @@ The convolution heuristic (``convstack.nn.kernels.algorithm``) reads ``threads()
 second BLAS thread the GEMMs of im2col run nearly twice as fast, while Winograd's
 transforms (NumPy copies and small products) do not, which moves the break-even point.
 
-``tune_thread_timeout()`` (run once when ``convstack.tensor`` is imported, like
-``convstack.allocator.tune``) shortens how long OpenBLAS's idle worker threads spin
+``tune_thread_timeout()`` (opt-in) shortens how long OpenBLAS's idle worker threads spin
 before they sleep. By default they spin for 2^28 cycles (about 0.1 s), longer than any gap
-between the GEMMs of a training step, so the worker keeps a core at 100% for the whole
-run, NumPy's single-threaded passes included. On the 2-core VM this was measured on, such a
+between the GEMMs of a training step, so the worker keeps a core at 100% for the whole run,
+NumPy's single-threaded passes included. On the 2-core VM this was measured on, such a
 process kept falling into spells in which its second BLAS thread brought nothing (ResNet-20
 training step on two threads 365-390 ms outside them, 470-500 inside, as on one thread):
 in 18-25 s runs alternating processes, 0-94% of the steps (mean about 35%) with OpenBLAS's
-default, 0-18% (mean about 5%) with the workers sleeping after 2^12 cycles, which cost 2-3%
-outside the spells (ResNet-20 step 365 -> 376 ms). 2^20 cycles did not help (13-76%).
-Sleeping workers also leave the cores to other threads (a data loader's prefetch thread,
-another process) between GEMMs. The variable ``OPENBLAS_THREAD_TIMEOUT`` set by the user wins;
-``CONVSTACK_BLAS=default`` leaves OpenBLAS alone.
+default, 0-18% (mean about 5%) with the workers sleeping after 2^12 cycles; 2^20 cycles did
+not help (13-76%). The price is a wake-up on every GEMM: outside the spells the ResNet-20
+step went 365 -> 376 ms, a LeNet-5 step 4.6-4.7 -> 4.9 ms and the per-layer rows of
+``convstack bench`` 3-8% slower, so it is not the default; call it (or set
+``OPENBLAS_THREAD_TIMEOUT=12`` before NumPy is imported) on machines with such spells.
 """
 
 from __future__ import annotations
@@ -89,10 +88,8 @@ def set_threads(count: int) -> bool:
     return True
 
 
-#: log2 of the cycles an idle OpenBLAS worker spins before it sleeps (OpenBLAS's default: 28).
+#: log2 of the cycles ``tune_thread_timeout`` lets an idle OpenBLAS worker spin (OpenBLAS's default: 28).
 THREAD_TIMEOUT = 12
-
-_timeout_tuned = False
 
 
 def tune_thread_timeout(exponent: int = THREAD_TIMEOUT) -> bool:
@@ -101,12 +98,17 @@ def tune_thread_timeout(exponent: int = THREAD_TIMEOUT) -> bool:
     OpenBLAS reads ``OPENBLAS_THREAD_TIMEOUT`` only when it starts its thread server, so this
     sets the variable, has OpenBLAS re-read its environment (``openblas_read_env``) and
     restarts the server (``blas_thread_shutdown_`` then ``blas_thread_init``, what OpenBLAS's
-    own fork handler does). Nothing happens (False) when the user set
-    ``OPENBLAS_THREAD_TIMEOUT``, when ``CONVSTACK_BLAS=default``, or when NumPy's BLAS is not
-    a pthreads OpenBLAS exposing those functions.
+    own fork handler does). Call it while no other thread is inside a BLAS call. Nothing
+    happens (False) when the user set ``OPENBLAS_THREAD_TIMEOUT`` to something else, or when
+    NumPy's BLAS is not a pthreads OpenBLAS exposing those functions.
     """
-    global _timeout_tuned
-    if os.environ.get("CONVSTACK_BLAS", "").strip().lower() == "default" or "OPENBLAS_THREAD_TIMEOUT" in os.environ:
+    if not 4 <= int(exponent) <= 30:
+        raise ValueError(
+            f"tune_thread_timeout: invalid value for argument `exponent`: expected an integer from 4 to 30 "
+            f"(OpenBLAS's range), received {exponent!r}"
+        )
+    chosen = os.environ.get("OPENBLAS_THREAD_TIMEOUT")
+    if chosen is not None and chosen.strip() != str(int(exponent)):
         return False
     library = loaded_openblas()
     if library is None:
@@ -121,8 +123,7 @@ def tune_thread_timeout(exponent: int = THREAD_TIMEOUT) -> bool:
     read_env()
     shutdown()
     init()
-    _timeout_tuned = timeout() == int(exponent)
-    return _timeout_tuned
+    return timeout() == int(exponent)
 
 
 def thread_timeout() -> int | None:

@@ -13,12 +13,11 @@ from collections import namedtuple
 
 import numpy
 
-from convstack import allocator, autograd, backend, blas
+from convstack import allocator, autograd, backend
 from convstack.autograd import Function, is_grad_enabled, run_backward
 from convstack.ops import arithmetic, elementwise, indexing, reduction, shape
 
 allocator.tune()  # keep the step's arrays mapped between steps (see convstack.allocator)
-blas.tune_thread_timeout()  # idle OpenBLAS workers sleep at once instead of spinning (see convstack.blas)
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
 
