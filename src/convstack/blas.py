@@ -54,7 +54,7 @@ def loaded_openblas():
 
 
 def function(name: str, restype=None, argtypes=None):
-    """OpenBLAS's ``openblas_<name>`` (under whichever prefix this build uses), or None."""
+    """OpenBLAS's ``openblas_<name>`` (under whichever prefix and suffix this build uses), or None."""
     library = loaded_openblas()
     if library is None:
         return None
@@ -115,15 +115,15 @@ def tune_thread_timeout(exponent: int = THREAD_TIMEOUT) -> bool:
         return False
     try:
         read_env, shutdown, init = library.openblas_read_env, library.blas_thread_shutdown_, library.blas_thread_init
-        timeout = library.openblas_thread_timeout
     except AttributeError:  # another build: leave it as it is
         return False
-    timeout.restype = ctypes.c_int
+    if thread_timeout() is None:
+        return False
     os.environ["OPENBLAS_THREAD_TIMEOUT"] = str(int(exponent))
     read_env()
     shutdown()
     init()
-    return timeout() == int(exponent)
+    return thread_timeout() == int(exponent)
 
 
 def thread_timeout() -> int | None:
@@ -131,9 +131,5 @@ def thread_timeout() -> int | None:
 
     0 means OpenBLAS's built-in default (2**28 cycles).
     """
-    library = loaded_openblas()
-    function_ = getattr(library, "openblas_thread_timeout", None) if library is not None else None
-    if function_ is None:
-        return None
-    function_.restype = ctypes.c_int
-    return int(function_())
+    getter = function("thread_timeout", ctypes.c_int)
+    return None if getter is None else int(getter())

@@ -122,18 +122,6 @@ def test_status_fields_are_read_in_kib():
         memory._status_kib("NoSuchField")
 
 
-def test_blas_threads_can_be_set_and_read_back():
-    info = threads.blas_info()
-    if info["threads"] is None:
-        pytest.skip("NumPy's BLAS does not expose its thread count here")
-    before = info["threads"]
-    try:
-        assert threads.set_blas_threads(1)
-        assert threads.blas_info()["threads"] == 1
-    finally:
-        threads.set_blas_threads(before)
-
-
 def test_blas_info_names_the_kernels_in_use_and_the_forcing_variable(monkeypatch):
     info = threads.blas_info()
     if info["library"] is None or "OpenBLAS" not in info["library"]:

@@ -196,3 +196,18 @@ def test_constructor_errors(build, message):
 def test_spatial_transform_needs_two_dims():
     with pytest.raises(ValueError, match=r"expected a batch \(N, \.\.\., H, W\), received shape \(4, 5\)"):
         Pad(1).batch(np.zeros((4, 5), np.float32))
+
+
+def test_a_custom_transform_must_implement_apply():
+    from convstack.data._transform import Transform
+
+    class Forgotten(Transform):
+        pass
+
+    class Doubling(Transform):
+        def apply(self, array, batched):
+            return array * 2
+
+    with pytest.raises(TypeError, match="Forgotten.*apply"):
+        Forgotten()
+    assert (Doubling()(np.ones((2, 2), np.float32)) == 2).all()

@@ -44,11 +44,10 @@ def _reset_high_water_mark() -> bool:
 def _convstack_step(threads: int):
     import convstack as cs
     import convstack.nn.functional as F
-    from convstack import models
+    from convstack import blas, models
     from convstack.bench.model_workloads import _inputs
-    from convstack.bench.threads import set_blas_threads
 
-    set_blas_threads(threads)
+    blas.set_threads(threads)
     cs.manual_seed(0)
     model = models.resnet20()
     model.train()

@@ -160,9 +160,10 @@ def main(argv=None) -> int:
     parser.add_argument("--native", action="store_true", help="also sample native frames with py-spy")
     parser.add_argument("--run-only", action="store_true", help=argparse.SUPPRESS)  # the child py-spy samples
     args = parser.parse_args(argv)
-    from convstack.bench.threads import available_cores, set_blas_threads
+    from convstack import blas
+    from convstack.bench.threads import available_cores
 
-    set_blas_threads(args.threads or available_cores())
+    blas.set_threads(args.threads or available_cores())
     if args.run_only:
         training_steps(args.fraction)[0]()
         return 0

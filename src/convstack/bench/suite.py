@@ -8,6 +8,7 @@ import sys
 from dataclasses import dataclass
 from typing import Optional
 
+from convstack import blas
 from convstack.bench import memory, runner, threads
 from convstack.bench.workloads import all_workloads
 
@@ -53,7 +54,7 @@ def run(settings: Settings, workloads=None, out=None) -> dict:
     out = out or sys.stdout
     torch = import_torch() if settings.torch else None
     thread_count = settings.threads or threads.available_cores()
-    blas_set = threads.set_blas_threads(thread_count)
+    blas_set = blas.set_threads(thread_count)
     if torch is not None:
         threads.set_torch_threads(torch, thread_count)
         torch.manual_seed(0)
@@ -85,13 +86,13 @@ def run(settings: Settings, workloads=None, out=None) -> dict:
 
 
 def header(machine: dict, settings: Settings) -> str:
-    blas = machine["blas"]
-    forced = blas["environment"].get("OPENBLAS_CORETYPE")
-    core_words = "" if blas.get("core") is None else \
-        f", {blas['core']} kernels" + (" (forced by OPENBLAS_CORETYPE)" if forced else "")
-    blas_words = (f"{blas['library'] or 'unknown BLAS'}{core_words}, "
-                  f"{blas['threads'] if blas['threads'] is not None else '?'} "
-                  f"threads ({'set by convstack bench' if blas['set_by_bench'] else 'as the environment set it'})")
+    info = machine["blas"]
+    forced = info["environment"].get("OPENBLAS_CORETYPE")
+    core_words = "" if info.get("core") is None else \
+        f", {info['core']} kernels" + (" (forced by OPENBLAS_CORETYPE)" if forced else "")
+    blas_words = (f"{info['library'] or 'unknown BLAS'}{core_words}, "
+                  f"{info['threads'] if info['threads'] is not None else '?'} "
+                  f"threads ({'set by convstack bench' if info['set_by_bench'] else 'as the environment set it'})")
     torch_words = "not installed: convstack only" if machine["torch"] is None else \
         f"{machine['torch']}, {machine['torch_threads']} threads"
     return (f"convstack bench: {settings.repeat} reps after {settings.warmup} warm-up, interleaved, "

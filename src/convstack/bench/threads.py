@@ -1,12 +1,9 @@
 """Thread counts for a fair race: NumPy's BLAS and PyTorch's intra-op pool set to the same number.
 
-OpenBLAS reads ``OPENBLAS_NUM_THREADS`` (or ``OMP_NUM_THREADS``) only when it is loaded, that
-is when NumPy is first imported, and ``convstack`` itself imports NumPy; so instead of the
-environment, ``set_blas_threads`` calls OpenBLAS's own ``openblas_set_num_threads`` through
-ctypes at run time (the library NumPy loaded is found in ``/proc/self/maps``, as threadpoolctl
-does). Where that is impossible (another BLAS, not Linux) the count is left as the environment
-made it and ``blas_info()`` reports what is known, so that a table never claims a setting it
-did not make.
+NumPy's count is set at run time through ``convstack.blas.set_threads`` (OpenBLAS reads its
+environment only when NumPy is first imported). Where that is impossible (another BLAS, not
+Linux) the count is left as the environment made it and ``blas_info()`` reports what is known,
+so that a table never claims a setting it did not make.
 """
 
 from __future__ import annotations
@@ -23,11 +20,6 @@ def available_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
-
-
-def set_blas_threads(threads: int) -> bool:
-    """Ask NumPy's OpenBLAS to use ``threads`` threads; True when it could be told."""
-    return blas.set_threads(threads)
 
 
 def blas_info() -> dict:

@@ -7,6 +7,7 @@ DataLoader sets for the current thread and epoch (``use_generator``), else
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import threading
 
@@ -68,8 +69,8 @@ def apply_batch(transform, batch):
     return _stack([transform(sample) for sample in batch])
 
 
-class Transform:
-    """Base class: subclasses implement ``apply(array, batched)`` on raw arrays."""
+class Transform(abc.ABC):
+    """Base class: subclasses implement ``apply(array, batched)`` on raw arrays (one without it cannot be made)."""
 
     def __call__(self, sample):
         array, wrap = _unwrap(sample, type(self).__name__)
@@ -81,8 +82,9 @@ class Transform:
         out = self.apply(array, batched=True)
         return Tensor._make(out) if wrap else out
 
+    @abc.abstractmethod
     def apply(self, array, batched: bool):
-        raise NotImplementedError(f"{type(self).__name__} must implement apply(array, batched)")
+        """The transform of ``array``: one sample (``batched`` False) or a batch along axis 0."""
 
     def _check_spatial(self, array, batched):
         if array.ndim < 2 + batched:

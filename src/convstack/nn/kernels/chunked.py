@@ -55,6 +55,12 @@ def _chunk(geometry: ConvGeometry, limit: int, op: str, xp) -> int:
 KEEP_BYTES = 32 * 2**20
 
 
+def _keeps_columns(geometry: ConvGeometry, limit: int, op: str, xp) -> bool:
+    """Whether a training forward keeps its columns: the whole batch in one chunk and within ``KEEP_BYTES``."""
+    whole = _columns_per_sample(geometry) * geometry.batch
+    return whole <= KEEP_BYTES and _chunk(geometry, limit, op, xp) == geometry.batch
+
+
 class Columns:
     """im2col's (G, CgK, N*L) columns of a whole batch, kept by ``forward`` for ``backward_weight``."""
 
@@ -83,11 +89,10 @@ def forward(x, weight, bias, geometry: ConvGeometry, limit: int, op: str = "conv
     (``flat_planes.applies_forward``), unless their columns are to be kept.
     """
     xp = get_array_module(x, weight)
-    keeps = keep and _chunk(geometry, limit, op, xp) == geometry.batch and \
-        _columns_per_sample(geometry) * geometry.batch <= KEEP_BYTES
-    if flat_planes.applies_depthwise(geometry, "forward") or (flat_planes.applies_forward(geometry) and not keeps):
+    wanted, keep = keep, keep and _keeps_columns(geometry, limit, op, xp)
+    if flat_planes.applies_depthwise(geometry, "forward") or (flat_planes.applies_forward(geometry) and not keep):
         out = flat_planes.forward(x, weight, bias, geometry, limit, op)
-        return (out, None) if keep else out
+        return (out, None) if wanted else out
     batch, groups, out_channels = geometry.batch, geometry.groups, geometry.out_channels
     out_sizes = geometry.out_sizes
     length = math.prod(out_sizes)
@@ -95,7 +100,6 @@ def forward(x, weight, bias, geometry: ConvGeometry, limit: int, op: str = "conv
     out = xp.empty((batch, out_channels) + out_sizes, dtype=x.dtype)
     flat = out.reshape(batch, out_channels, length)  # (N, O, L)
     step = _chunk(geometry, limit, op, xp)
-    wanted, keep = keep, keep and step == batch and _columns_per_sample(geometry) * batch <= KEEP_BYTES
     for n0 in range(0, batch, step):
         n1 = min(batch, n0 + step)
         cols = _chunk_columns(xp, x, geometry, n0, n1, keep)  # (G, CgK, n*L)
@@ -114,13 +118,15 @@ def forward(x, weight, bias, geometry: ConvGeometry, limit: int, op: str = "conv
 def backward_weight(grad, x, geometry: ConvGeometry, limit: int, op: str = "conv"):
     """Weight gradient (O, Cg, *K) from ``grad`` (N, O, *O) and the unpadded input ``x``, accumulated over chunks.
 
-    ``x`` may be the ``Columns`` a forward kept: then only the GEMM runs. Otherwise depthwise
-    stride-1 layers run ``flat_planes.backward_weight_depthwise``.
+    ``x`` may be the ``Columns`` a forward kept: then only the GEMM runs. Otherwise the
+    stride-1 layers ``flat_planes`` serves (depthwise ones, and those of
+    ``flat_planes.applies_forward``) run there.
     """
-    if not isinstance(x, Columns) and flat_planes.applies_depthwise(geometry, "backward_weight"):
-        return flat_planes.backward_weight_depthwise(grad, x, geometry, limit, op)
-    if not isinstance(x, Columns) and flat_planes.applies_forward(geometry):
-        return flat_planes.backward_weight(grad, x, geometry, limit, op)
+    if not isinstance(x, Columns):
+        if flat_planes.applies_depthwise(geometry, "backward_weight"):
+            return flat_planes.backward_weight_depthwise(grad, x, geometry, limit, op)
+        if flat_planes.applies_forward(geometry):
+            return flat_planes.backward_weight(grad, x, geometry, limit, op)
     xp = get_array_module(grad)
     batch, groups, out_channels = geometry.batch, geometry.groups, geometry.out_channels
     length = math.prod(geometry.out_sizes)
