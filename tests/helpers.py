@@ -107,3 +107,10 @@ def check_gradients(fn, inputs, eps=1e-6, rtol=1e-5, atol=1e-6, seed=0):
         analytic = tensors[position].grad
         analytic = np.zeros_like(array) if analytic is None else analytic.numpy()
         np.testing.assert_allclose(analytic, numeric, rtol=rtol, atol=atol, err_msg=f"gradient of input {position}")
+
+
+def kernel_tiers():
+    """The kernel tiers to run kernel tests on: the NumPy reference, and the compiled tier where Numba imports."""
+    from convstack.nn.kernels import tiers
+
+    return ["numpy", "numba"] if tiers.numba_available() else ["numpy"]

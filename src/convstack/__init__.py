@@ -29,6 +29,8 @@ from convstack.factory import (
 from convstack.functions import abs, argmax, cat, clamp, exp, flatten, log, matmul, mean, sqrt, stack, sum, where
 from convstack.random import default_generator, manual_seed
 from convstack.tensor import Tensor, as_tensor, tensor
+from convstack.threads import get_num_threads, set_num_threads
+from convstack.nn.kernels.tiers import get_kernel_tier, kernel_tier, set_kernel_tier
 
 # Sub-packages: convstack.nn, .optim, .data, .models, .train, .io (imported after the core they build on).
 from convstack import nn, optim
@@ -85,4 +87,9 @@ __all__ = [
     "int64",
     "nn",
     "optim",
+    "set_num_threads",
+    "get_num_threads",
+    "set_kernel_tier",
+    "get_kernel_tier",
+    "kernel_tier",
 ]

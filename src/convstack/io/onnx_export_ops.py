@@ -20,7 +20,7 @@ from convstack.nn.functional.linear import Linear
 from convstack.nn.functional.maxout import Maxout
 from convstack.nn.functional.padding import Pad
 from convstack.nn.functional.upsample import Interpolate, linear_matrix
-from convstack.nn.kernels.pooling import adaptive_average_matrix, ceil_extra_padding
+from convstack.nn.kernels.reference.pooling import adaptive_average_matrix, ceil_extra_padding
 
 
 def _pairs(padding_option) -> list:

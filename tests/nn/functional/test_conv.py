@@ -8,7 +8,7 @@ from tests.helpers import check_against_torch, check_gradients
 
 import convstack as cs
 import convstack.nn.functional as F
-from convstack.nn.kernels.windows import output_size
+from convstack.nn.kernels.reference.windows import output_size
 
 # PyTorch warns that it copies the input for 'same' with an even kernel; convstack always pads.
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths:UserWarning")

@@ -1,15 +1,19 @@
-"""Each convolution algorithm, forced, agrees with the direct im2col path; chunks change nothing; the choice rules."""
+"""Each tier's convolution algorithms, forced, agree with the direct im2col path; chunks change nothing; choices."""
 
 import re
 
 import numpy as np
 import pytest
+from tests.helpers import kernel_tiers
 
+import convstack as cs
 import convstack.backend as backend
 from convstack import blas
-from convstack.nn.kernels import algorithm, conv_gemm, fft_conv
+from convstack.nn.kernels import algorithm, tiers
 from convstack.nn.kernels.geometry import ConvGeometry
-from convstack.nn.kernels.windows import pad_spatial
+from convstack.nn.kernels.reference import conv_gemm, fft_conv
+from convstack.nn.kernels.reference.windows import pad_spatial
+from convstack.nn.kernels.registry import ConvAlgorithm
 
 # name: (input shape, weight shape, stride, pads, dilation, groups)
 SHAPES = {
@@ -61,19 +65,21 @@ def _close(actual, expected, rtol):
 
 
 def _cases():
-    for name in algorithm.ALGORITHMS:
-        for shape_name in SHAPES:
-            _, _, _, geometry = _arrays(shape_name, np.random.default_rng(0))
-            passes = [p for p in algorithm.PASSES if algorithm.applies(name, p, geometry)]
-            if passes:
-                yield pytest.param(name, shape_name, passes, id=f"{name}-{shape_name}")
+    for tier in kernel_tiers():
+        policy = tiers.get_tier(tier).convolution
+        for name in policy.names():
+            for shape_name in SHAPES:
+                _, _, _, geometry = _arrays(shape_name, np.random.default_rng(0))
+                passes = [p for p in algorithm.PASSES if policy.get(name).applies(p, geometry)]
+                if passes:
+                    yield pytest.param(tier, name, shape_name, passes, id=f"{tier}-{name}-{shape_name}")
 
 
-@pytest.mark.parametrize("name, shape_name, passes", list(_cases()))
-def test_forced_algorithm_matches_direct_path(name, shape_name, passes, rng):
+@pytest.mark.parametrize("tier, name, shape_name, passes", list(_cases()))
+def test_forced_algorithm_matches_direct_path(tier, name, shape_name, passes, rng):
     x, weight, grad, geometry = _arrays(shape_name, rng)
     expected = dict(zip(algorithm.PASSES, _reference(x, weight, grad, geometry)))
-    with algorithm.use(name):
+    with tiers.kernel_tier(tier), algorithm.use(name):
         for pass_ in passes:
             assert algorithm.choose(pass_, geometry) == name
         results = {
@@ -87,11 +93,12 @@ def test_forced_algorithm_matches_direct_path(name, shape_name, passes, rng):
             _close(actual, expected[pass_], 1e-4)
 
 
-@pytest.mark.parametrize("name", ["gemm", "winograd4", "fft"])
-def test_float64_is_exact(name, rng):
+@pytest.mark.parametrize("tier", kernel_tiers())
+@pytest.mark.parametrize("name", ["gemm", "flat-planes", "winograd4", "fft"])
+def test_float64_is_exact(tier, name, rng):
     x, weight, grad, geometry = _arrays("3x3-pad1-odd", rng, np.float64)
     expected = _reference(x, weight, grad, geometry)
-    with algorithm.use(name):
+    with tiers.kernel_tier(tier), algorithm.use(name):
         actual = (
             algorithm.forward(x, weight, None, geometry),
             algorithm.backward_data(grad, weight, geometry),
@@ -101,12 +108,13 @@ def test_float64_is_exact(name, rng):
         _close(a, e, 1e-12)
 
 
-@pytest.mark.parametrize("name", ["gemm", "col2im", "winograd2", "winograd4"])
+@pytest.mark.parametrize("tier", kernel_tiers())
+@pytest.mark.parametrize("name", ["gemm", "flat-planes", "correlate", "winograd2", "winograd4"])
 @pytest.mark.parametrize("shape_name", ["3x3-pad1-odd", "3x3-groups", "strided-dilated-groups", "3d"])
-def test_chunks_of_one_sample_equal_the_whole_batch(name, shape_name, rng):
+def test_chunks_of_one_sample_equal_the_whole_batch(tier, name, shape_name, rng):
     x, weight, grad, geometry = _arrays(shape_name, rng)
     bias = rng.standard_normal(weight.shape[0]).astype(np.float32)
-    with algorithm.use(name):
+    with tiers.kernel_tier(tier), algorithm.use(name):
         whole = (
             algorithm.forward(x, weight, bias, geometry),
             algorithm.backward_data(grad, weight, geometry),
@@ -122,66 +130,151 @@ def test_chunks_of_one_sample_equal_the_whole_batch(name, shape_name, rng):
         _close(a, b, 1e-5)
 
 
-def test_buffer_of_one_sample_too_large_fails_before_allocating(rng):
-    x, weight, _, geometry = _arrays("3x3-wide", rng)
+@pytest.mark.parametrize("name, pass_, expected", [
+    ("flat-planes", "forward", "conv2d: the flat-plane buffer would need 472.5 KiB"),  # 64 x 9 taps x 14x15 planes
+    ("gemm", "forward", "conv2d: the im2col buffer would need 351.0 KiB"),  # 64 x 9 taps x 12x13 outputs
+    ("gemm", "backward_data", "conv2d: the im2col buffer would need 351.0 KiB"),  # dcols, the same size
+])
+def test_buffer_of_one_sample_too_large_fails_before_allocating(name, pass_, expected, rng):
+    x, weight, grad, geometry = _arrays("3x3-wide", rng)
     backend.set_memory_limit(2**16)
     try:
-        with algorithm.use("gemm"), algorithm.workspace(2**10), pytest.raises(MemoryError) as caught:
-            algorithm.forward(x, weight, None, geometry)
+        with algorithm.use(name), algorithm.workspace(2**10), pytest.raises(MemoryError) as caught:
+            if pass_ == "forward":
+                algorithm.forward(x, weight, None, geometry)
+            else:
+                algorithm.backward_data(grad, weight, geometry)
     finally:
         backend.set_memory_limit(None)
     message = str(caught.value)
-    # 64 channels x 9 taps of the 14x15 padded planes (flat_planes.forward serves this stride-1 layer)
-    assert message.startswith("conv2d: the flat-plane buffer would need 472.5 KiB (input shape (2, 64, 12, 13)")
+    assert message.startswith(expected + " (input shape (2, 64, 12, 13)")
     assert "workspace limit (1.0 KiB)" in message
-    with algorithm.use("col2im"), algorithm.workspace(2**10), pytest.raises(MemoryError) as caught:
-        backend.set_memory_limit(2**16)
-        try:
-            algorithm.backward_data(x[:, :48], weight, geometry)  # dcols: 64 x 9 x 12 x 13 numbers a sample
-        finally:
-            backend.set_memory_limit(None)
-    assert str(caught.value).startswith("conv2d: the im2col buffer would need 351.0 KiB (input shape (2, 64, 12, 13)")
 
 
-def test_heuristic_choices(monkeypatch):
+def _geometry(input_shape, weight_shape, stride=1, padding=1, groups=1):
+    dims = len(weight_shape) - 2
+    return ConvGeometry(input_shape, weight_shape, (stride,) * dims, ((padding, padding),) * dims,
+                        (1,) * dims, groups, "float32")
+
+
+def test_reference_heuristic_choices(monkeypatch):
     monkeypatch.setattr(blas, "threads", lambda: 1)
-
-    def geometry(input_shape, weight_shape, stride=1, padding=1, groups=1):
-        dims = len(weight_shape) - 2
-        return ConvGeometry(input_shape, weight_shape, (stride,) * dims, ((padding, padding),) * dims,
-                            (1,) * dims, groups, "float32")
-
-    resnet = geometry((128, 16, 32, 32), (16, 16, 3, 3))
-    assert [algorithm.choose(p, resnet) for p in algorithm.PASSES] == ["winograd4"] * 3
-    assert algorithm.choose("forward", geometry((8, 512, 7, 7), (512, 512, 3, 3))) == "winograd2"
-    assert algorithm.choose("forward", geometry((8, 256, 14, 14), (64, 256, 1, 1), padding=0)) == "pointwise"
-    depthwise = geometry((8, 32, 56, 56), (32, 1, 3, 3), groups=32)
-    assert algorithm.choose("forward", depthwise) == "gemm"
-    assert algorithm.choose("backward_data", depthwise) == "gemm"  # the correlation, no col2im
-    lenet = geometry((64, 6, 14, 14), (16, 6, 5, 5), padding=0)
-    assert algorithm.choose("backward_data", lenet) == "col2im"
-    stem = geometry((8, 3, 224, 224), (64, 3, 7, 7), stride=2, padding=3)
-    assert [algorithm.choose(p, stem) for p in algorithm.PASSES] == ["gemm", "col2im", "gemm"]
-    with algorithm.use("fft"):
-        assert algorithm.choose("forward", stem) == "gemm"  # forced only where it applies
-    assert algorithm.choose("forward", geometry((8, 16, 32, 32), (16, 16, 11, 11), padding=5)) == "fft"
-    assert algorithm.choose("forward", geometry((8, 16, 16, 16, 16), (16, 16, 3, 3, 3))) == "winograd4"
+    geometry = _geometry
+    with tiers.kernel_tier("numpy"):
+        resnet = geometry((128, 16, 32, 32), (16, 16, 3, 3))
+        assert [algorithm.choose(p, resnet) for p in algorithm.PASSES] == ["winograd4"] * 3
+        assert algorithm.choose("forward", geometry((8, 512, 7, 7), (512, 512, 3, 3))) == "winograd2"
+        assert algorithm.choose("forward", geometry((8, 256, 14, 14), (64, 256, 1, 1), padding=0)) == "pointwise"
+        depthwise = geometry((8, 32, 56, 56), (32, 1, 3, 3), groups=32)
+        assert [algorithm.choose(p, depthwise) for p in algorithm.PASSES] == ["flat-planes"] * 3
+        lenet = geometry((64, 6, 14, 14), (16, 6, 5, 5), padding=0)
+        assert algorithm.choose("forward", lenet) == "gemm"  # its columns are kept for the weight gradient
+        assert algorithm.choose("backward_data", lenet) == "flat-planes"  # col2im over flat planes
+        stem = geometry((8, 3, 224, 224), (64, 3, 7, 7), stride=2, padding=3)
+        assert [algorithm.choose(p, stem) for p in algorithm.PASSES] == ["gemm"] * 3
+        with algorithm.use("fft"):
+            assert algorithm.choose("forward", stem) == "gemm"  # forced only where it applies
+        assert algorithm.choose("forward", geometry((8, 16, 32, 32), (16, 16, 11, 11), padding=5)) == "fft"
+        assert algorithm.choose("forward", geometry((8, 16, 16, 16, 16), (16, 16, 3, 3, 3))) == "winograd4"
 
 
 @pytest.mark.parametrize("threads", [None, 1, 2, 4])
-def test_winograd_gives_way_to_im2col_for_thin_layers_when_blas_has_two_threads(monkeypatch, threads):
+def test_reference_winograd_gives_way_for_thin_layers_when_blas_has_two_threads(monkeypatch, threads):
     monkeypatch.setattr(blas, "threads", lambda: threads)
+    monkeypatch.setattr(cs.threads, "available_cores", lambda: 1)  # unknown BLAS threads: one core here
     parallel = (threads or 1) >= 2
 
     def geometry(channels, size, dims=2, batch=128):
         return ConvGeometry((batch, channels) + (size,) * dims, (channels, channels) + (3,) * dims, (1,) * dims,
                             ((1, 1),) * dims, (1,) * dims, 1, "float32")
 
-    for thin in (geometry(16, 32), geometry(32, 16), geometry(64, 1024, dims=1, batch=8)):
-        assert [algorithm.choose(p, thin) for p in algorithm.PASSES] == (
-            ["gemm"] * 3 if parallel else ["winograd4"] * 3)
-    assert algorithm.choose("forward", geometry(64, 8)) == "winograd4"
-    assert algorithm.choose("forward", geometry(16, 16, dims=3, batch=8)) == "winograd4"
+    with tiers.kernel_tier("numpy"):
+        for thin in (geometry(16, 32), geometry(32, 16)):
+            assert [algorithm.choose(p, thin) for p in algorithm.PASSES] == (
+                ["flat-planes"] * 3 if parallel else ["winograd4"] * 3)
+        one_d = geometry(64, 1024, dims=1, batch=8)
+        assert [algorithm.choose(p, one_d) for p in algorithm.PASSES] == (
+            ["gemm", "correlate", "gemm"] if parallel else ["winograd4"] * 3)
+        assert algorithm.choose("forward", geometry(64, 8)) == "winograd4"
+        assert algorithm.choose("forward", geometry(16, 16, dims=3, batch=8)) == "winograd4"
+
+
+@pytest.mark.parametrize("tier", kernel_tiers())
+def test_forcing_gemm_runs_im2col_and_nothing_else(tier, monkeypatch, rng):
+    """A forced choice reaches exactly the algorithm it names: no other algorithm's kernel runs underneath."""
+    from convstack.nn.kernels.reference import flat_planes, winograd
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("another algorithm ran under a forced gemm")
+
+    for module, name in ((flat_planes, "forward"), (flat_planes, "backward_weight"), (flat_planes, "backward_data"),
+                         (winograd, "forward"), (winograd, "backward_weight")):
+        monkeypatch.setattr(module, name, refuse)
+    x, weight, grad, geometry = _arrays("3x3-wide", rng)
+    expected = _reference(x, weight, grad, geometry)
+    with tiers.kernel_tier(tier), algorithm.use("gemm"):
+        actual = (algorithm.forward(x, weight, None, geometry), algorithm.backward_data(grad, weight, geometry),
+                  algorithm.backward_weight(grad, x, geometry))
+    for a, e in zip(actual, expected):
+        _close(a, e, 1e-4)
+
+
+class _Direct(ConvAlgorithm):
+    """A test algorithm: the float64 direct path, preferred for 5x5 kernels; counts its calls."""
+
+    name = "test-direct"
+    passes = ("forward",)
+
+    def __init__(self):
+        self.calls = []
+
+    def preferred(self, pass_, geometry, context):
+        return geometry.kernel == (5, 5)
+
+    def forward(self, x, weight, bias, geometry):
+        self.calls.append("forward")
+        out = _reference(x, weight, np.zeros((x.shape[0], weight.shape[0]) + geometry.out_sizes), geometry)[0]
+        return out.astype(x.dtype) if bias is None else (out + bias.reshape(-1, 1, 1)).astype(x.dtype)
+
+
+@pytest.mark.parametrize("tier", kernel_tiers())
+def test_a_registered_algorithm_is_chosen_forced_and_measured(tier, rng):
+    policy = tiers.get_tier(tier).convolution
+    extra = _Direct()
+    policy.register(extra, before=policy.names()[0])
+    try:
+        x = rng.standard_normal((2, 3, 9, 9)).astype(np.float32)
+        weight = rng.standard_normal((4, 3, 5, 5)).astype(np.float32)
+        geometry = ConvGeometry.of(x, weight, (1, 1), ((0, 0), (0, 0)), (1, 1), 1)
+        with tiers.kernel_tier(tier):
+            assert algorithm.choose("forward", geometry) == "test-direct"  # its rule prefers 5x5 kernels
+            assert algorithm.choose("backward_data", geometry) != "test-direct"  # it has no such pass
+            three = _geometry((2, 3, 9, 9), (4, 3, 3, 3))
+            assert algorithm.choose("forward", three) != "test-direct"
+            with algorithm.use("test-direct"):
+                assert algorithm.choose("forward", three) == "test-direct"
+            out = cs.nn.functional.conv2d(cs.tensor(x), cs.tensor(weight))
+            _close(out.numpy(), _reference(x, weight, np.zeros(out.shape), geometry)[0], 1e-5)
+            assert extra.calls == ["forward"]
+            with algorithm.benchmark():
+                algorithm.forward(x, weight, None, geometry)
+                assert "test-direct" in algorithm.candidates("forward", geometry)
+                assert algorithm.cached_choices()[("forward", geometry)] in algorithm.candidates("forward", geometry)
+            assert len(extra.calls) == 2  # measured once among the candidates
+    finally:
+        policy.unregister("test-direct")
+        policy.clear_cache()
+    assert "test-direct" not in policy.names()
+
+
+def test_registering_twice_or_before_an_unknown_name_fails():
+    policy = tiers.get_tier("numpy").convolution
+    with pytest.raises(ValueError, match="already registered"):
+        policy.register(policy.get("gemm"))
+    with pytest.raises(ValueError, match="no algorithm named 'nothing'"):
+        policy.register(_Direct(), before="nothing")
+    with pytest.raises(TypeError, match="expected a ConvAlgorithm"):
+        policy.register("gemm")
 
 
 def test_benchmark_measures_once_and_caches(rng):
@@ -200,9 +293,11 @@ def test_benchmark_measures_once_and_caches(rng):
 
 
 def test_settings_errors():
-    with pytest.raises(ValueError, match=re.escape("use: invalid value for argument `name`: expected one of gemm")):
+    expected = "use: invalid value for argument `name`: expected one of pointwise, winograd4, winograd2, fft, "
+    with tiers.kernel_tier("numpy"), pytest.raises(ValueError, match=re.escape(expected)) as caught:
         with algorithm.use("winograd"):
             pass
+    assert str(caught.value).endswith("flat-planes, correlate, gemm or None, received 'winograd'")
     message = (
         "set_workspace_limit: invalid value for argument `nbytes`: expected a positive integer or None, received 0"
     )

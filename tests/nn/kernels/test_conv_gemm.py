@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from convstack.nn.kernels import conv_gemm
+from convstack.nn.kernels.reference import conv_gemm
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 from tests.nn.kernels.test_algorithms import _close, _reference
 
-from convstack.nn.kernels import algorithm, chunked, flat_planes
+from convstack.nn.kernels import algorithm
 from convstack.nn.kernels.geometry import ConvGeometry
+from convstack.nn.kernels.reference import chunked, flat_planes
 
 # name: (input shape, weight shape, pads, dilation)
 SHAPES = {

@@ -17,7 +17,7 @@ from convstack.autograd import Function
 from convstack.backend import get_array_module
 from convstack.nn.functional._utils import check_rank, invalid, shape_context
 from convstack.nn.functional.pooling import add_batch
-from convstack.nn.kernels import pooling as kernels
+from convstack.nn.kernels.reference import pooling as kernels
 from convstack.tensor import as_tensor
 
 

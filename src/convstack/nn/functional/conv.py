@@ -3,27 +3,22 @@
 One ``ConvNd`` and one ``ConvTransposeNd`` serve 1-D, 2-D and 3-D; ``conv1d`` ...
 ``conv_transpose3d`` only name the number of spatial dimensions. Convolution here is
 cross-correlation, as in every deep-learning framework. The arithmetic lives in
-``convstack.nn.kernels``: ``algorithm`` picks, per pass and shape, im2col + GEMM
-(``chunked``, ``conv_gemm``), a 1x1 GEMM (``pointwise``), Winograd (``winograd``) or FFT
-(``fft_conv``); see docs/convolution_algorithms.md. A transposed convolution is the
-adjoint of a convolution: its forward is the convolution's backward-data, its
-backward-data is the convolution's forward.
+``convstack.nn.kernels``: the kernel tier in use (``tiers``: compiled or the NumPy
+reference) holds the convolution algorithms and the policy that picks one per pass and
+shape (``registry``; see docs/convolution_algorithms.md). A transposed convolution is the
+adjoint of a convolution and goes through the same policy: its forward is the
+convolution's backward-data, its input gradient the convolution's forward, its weight
+gradient the convolution's weight gradient with the roles of input and gradient swapped.
 """
 
 from __future__ import annotations
 
 from convstack.autograd import Function, is_grad_enabled
+from convstack.backend import get_array_module
 from convstack.nn.functional._utils import check_rank, invalid, ntuple, shape_context
-from convstack.nn.kernels import algorithm, conv_gemm
+from convstack.nn.kernels import tiers
 from convstack.nn.kernels.geometry import ConvGeometry
-from convstack.nn.kernels.windows import pad_spatial
 from convstack.tensor import as_tensor
-
-
-def _crop(array, pads):
-    """Remove (before, after) ``pads`` from the trailing spatial dimensions (a view)."""
-    lead = array.ndim - len(pads)
-    return array[(slice(None),) * lead + tuple(slice(b, array.shape[lead + i] - a) for i, (b, a) in enumerate(pads))]
 
 
 def _spatial_sum(grad):
@@ -34,11 +29,9 @@ def _spatial_sum(grad):
 class ConvNd(Function):
     """Cross-correlation of (N, C, *S) with (O, C / groups, *K), plus an optional bias (O,).
 
-    Each pass runs the algorithm ``convstack.nn.kernels.algorithm`` chooses for its shape
-    (im2col + GEMM, 1x1 GEMM, Winograd, FFT). For the weight gradient the input is kept,
-    or im2col's columns when they are small and im2col serves both passes (see
-    ``algorithm.forward_for_training``): large columns are rebuilt chunk by chunk rather
-    than held, since they are prod(K) times larger than the activations.
+    Each pass runs the algorithm the tier's policy chooses for its shape. For the weight
+    gradient the policy keeps the input, or what the chosen algorithm's training forward
+    kept (im2col's columns when they are small).
     """
 
     def forward(self, x, weight, bias=None, *, stride, padding, dilation, groups):
@@ -46,11 +39,12 @@ class ConvNd(Function):
         self.unbatched = x.ndim == weight.ndim - 1
         if self.unbatched:
             x = x[None]  # (1, C, *S)
-        self.geometry = ConvGeometry.of(x, weight, stride, padding, dilation, groups)
+        self.geometry = geometry = ConvGeometry.of(x, weight, stride, padding, dilation, groups)
+        self.policy = policy = tiers.tier_for(x, weight).convolution
         if wants[1]:
-            out, self.x = algorithm.forward_for_training(x, weight, bias, self.geometry)  # the input or its columns
+            out, self.x = policy.forward_for_training(x, weight, bias, geometry)  # the input or what was kept
         else:
-            out, self.x = algorithm.forward(x, weight, bias, self.geometry), None
+            out, self.x = policy.forward(x, weight, bias, geometry), None
         self.weight = weight if wants[0] else None
         return out[0] if self.unbatched else out
 
@@ -60,13 +54,54 @@ class ConvNd(Function):
         needs = self.needs_input_grad
         grad_input = grad_weight = None
         if needs[0]:
-            grad_input = algorithm.backward_data(grad, self.weight, self.geometry)
+            grad_input = self.policy.backward_data(grad, self.weight, self.geometry)
             grad_input = grad_input[0] if self.unbatched else grad_input
         if needs[1]:
-            grad_weight = algorithm.backward_weight(grad, self.x, self.geometry)
+            grad_weight = self.policy.backward_weight(grad, self.x, self.geometry)
         if len(needs) == 2:
             return grad_input, grad_weight
         return grad_input, grad_weight, _spatial_sum(grad) if needs[2] else None
+
+
+def transposed_geometry(x_shape, weight_shape, stride, padding, output_padding, dilation, groups, dtype):
+    """The convolution a transposed convolution is the adjoint of, and the zero slabs to append to its result.
+
+    Returns ``(geometry, tail)``: ``geometry`` maps the transposed output (N, C_out, *S_out)
+    to the input's (N, C_in, *S) shape; ``tail`` per dimension is how many trailing output
+    positions it leaves out. Those are reached by no kernel tap (output_padding at least the
+    stride, allowed when smaller than the dilation) and are zero.
+    """
+    kernel = weight_shape[2:]
+    pads, sizes, tail = [], [], []
+    for size, k, s, p, d, extra in zip(x_shape[2:], kernel, stride, padding, dilation, output_padding):
+        out = (size - 1) * s - 2 * p + d * (k - 1) + extra + 1
+        after = p - (extra // s) * s  # the right padding that makes the convolution's output exactly ``size``
+        pads.append((p, max(after, 0)))
+        sizes.append(out + min(after, 0))
+        tail.append(-min(after, 0))
+    out_channels = weight_shape[1] * groups
+    geometry = ConvGeometry((x_shape[0], out_channels) + tuple(sizes), tuple(weight_shape), tuple(stride),
+                            tuple(pads), tuple(dilation), groups, str(dtype))
+    return geometry, tuple(tail)
+
+
+def _append_zeros(array, tail):
+    """``array`` (N, C, *S) with ``tail[i]`` zero positions appended along spatial dimension i."""
+    if not any(tail):
+        return array
+    xp = get_array_module(array)
+    spatial = array.ndim - len(tail)
+    out = xp.zeros(array.shape[:spatial] + tuple(n + t for n, t in zip(array.shape[spatial:], tail)), array.dtype)
+    out[(Ellipsis,) + tuple(slice(0, n) for n in array.shape[spatial:])] = array
+    return out
+
+
+def _drop_tail(array, tail):
+    """``array`` without the ``tail`` positions ``_append_zeros`` added (a view)."""
+    if not any(tail):
+        return array
+    spatial = array.ndim - len(tail)
+    return array[(Ellipsis,) + tuple(slice(0, n - t) for n, t in zip(array.shape[spatial:], tail))]
 
 
 class ConvTransposeNd(Function):
@@ -77,37 +112,31 @@ class ConvTransposeNd(Function):
         self.unbatched = x.ndim == weight.ndim - 1
         if self.unbatched:
             x = x[None]  # (1, C_in, *S)
-        kernel = weight.shape[2:]
-        out_sizes = tuple(
-            (size - 1) * s - 2 * p + d * (k - 1) + extra + 1
-            for size, k, s, p, d, extra in zip(x.shape[2:], kernel, stride, padding, dilation, output_padding)
-        )
-        pads = tuple((p, p) for p in padding)
-        padded_shape = (x.shape[0], weight.shape[1] * groups) + tuple(o + 2 * p for o, p in zip(out_sizes, padding))
-        out = _crop(conv_gemm.backward_data(x, weight, padded_shape, stride, dilation, groups), pads)
-        out = conv_gemm.contiguous(out, bias)  # (N, C_out, *S_out)
+        self.geometry, self.tail = transposed_geometry(
+            x.shape, weight.shape, stride, padding, output_padding, dilation, groups, x.dtype)
+        self.policy = policy = tiers.tier_for(x, weight).convolution
+        try:
+            out = _append_zeros(policy.backward_data(x, weight, self.geometry), self.tail)  # (N, C_out, *S_out)
+        except MemoryError as error:  # the message names the convolution's buffer: say whose adjoint it is
+            dims = weight.ndim - 2
+            raise MemoryError(f"conv_transpose{dims}d, the adjoint of a conv{dims}d: {error}") from None
+        if bias is not None:
+            out += bias.reshape((-1,) + (1,) * (out.ndim - 2))
         self.x = x if wants[1] else None
         self.weight = weight if wants[0] else None
-        self.weight_shape, self.in_sizes, self.pads = weight.shape, x.shape[2:], pads
-        self.stride, self.dilation, self.groups = stride, dilation, groups
         return out[0] if self.unbatched else out
 
     def backward(self, grad):
         if self.unbatched:
             grad = grad[None]  # (1, C_out, *S_out)
         needs = self.needs_input_grad
-        padded = pad_spatial(grad, self.pads)
+        inner = get_array_module(grad).ascontiguousarray(_drop_tail(grad, self.tail))  # the convolution's input
         grad_input = grad_weight = None
         if needs[0]:
-            grad_input, cols = conv_gemm.forward(
-                padded, self.weight, self.stride, self.dilation, self.groups, out_sizes=self.in_sizes
-            )
+            grad_input = self.policy.forward(inner, self.weight, None, self.geometry)
             grad_input = grad_input[0] if self.unbatched else grad_input
-        elif needs[1]:
-            kernel = self.weight_shape[2:]
-            cols, _ = conv_gemm.columns(padded, kernel, self.stride, self.dilation, self.groups, self.in_sizes)
-        if needs[1]:
-            grad_weight = conv_gemm.backward_weight(self.x, cols, self.weight_shape, self.stride, self.groups)
+        if needs[1]:  # the convolution's weight gradient, its output gradient being this op's input
+            grad_weight = self.policy.backward_weight(self.x, inner, self.geometry)
         if len(needs) == 2:
             return grad_input, grad_weight
         return grad_input, grad_weight, _spatial_sum(grad) if needs[2] else None

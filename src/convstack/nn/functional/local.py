@@ -24,7 +24,7 @@ import math
 from convstack.autograd import Function
 from convstack.backend import get_array_module
 from convstack.nn.functional._utils import check_rank, invalid, ntuple, shape_context
-from convstack.nn.kernels.windows import pad_spatial, scatter_windows, sliding_windows
+from convstack.nn.kernels.reference.windows import pad_spatial, scatter_windows, sliding_windows
 from convstack.tensor import Tensor, as_tensor
 
 

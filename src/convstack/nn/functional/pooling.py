@@ -13,9 +13,9 @@ from __future__ import annotations
 from convstack.autograd import Function
 from convstack.backend import get_array_module
 from convstack.nn.functional._utils import check_rank, invalid, ntuple, shape_context
-from convstack.nn.kernels import pooling as kernels
-from convstack.nn.kernels.separable_max import separable_max, separable_max_backward
-from convstack.nn.kernels.windows import pad_spatial, pooling_output_size, scatter_windows, sliding_windows
+from convstack.nn.kernels.reference import pooling as kernels
+from convstack.nn.kernels.reference.separable_max import separable_max, separable_max_backward
+from convstack.nn.kernels.reference.windows import pad_spatial, pooling_output_size, scatter_windows, sliding_windows
 from convstack.tensor import as_tensor
 
 

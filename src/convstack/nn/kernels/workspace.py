@@ -61,3 +61,27 @@ def batch_chunk(batch: int, bytes_per_sample: int, limit: int, what: str, contex
         check_allocation(bytes_per_sample, what, context, hint=hint, xp=xp)
         return 1
     return max(1, min(batch, limit // max(bytes_per_sample, 1)))
+
+
+# ----------------------------------------------------------------------------- the workspace limit
+DEFAULT_LIMIT = 256 * 2**20
+_limit = {"bytes": DEFAULT_LIMIT}
+
+
+def set_limit(nbytes: int | None) -> None:
+    """Bound the buffers one chunk of the batch may take to ``nbytes`` (None: the default 256 MiB).
+
+    A larger batch is processed in chunks; a single sample whose buffer is larger still runs
+    alone, after ``convstack.backend.check_allocation`` has made sure it fits in memory.
+    """
+    if nbytes is not None and (isinstance(nbytes, bool) or not isinstance(nbytes, int) or nbytes < 1):
+        raise ValueError(
+            f"set_workspace_limit: invalid value for argument `nbytes`: expected a positive integer or None, "
+            f"received {nbytes!r}"
+        )
+    _limit["bytes"] = DEFAULT_LIMIT if nbytes is None else nbytes
+
+
+def limit() -> int:
+    """The bytes one chunk's buffers may take now."""
+    return _limit["bytes"]

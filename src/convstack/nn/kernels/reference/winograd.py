@@ -38,8 +38,8 @@ import itertools
 import math
 
 from convstack.backend import as_strided, get_array_module
-from convstack.nn.kernels.chunked import pad_into
 from convstack.nn.kernels.geometry import ConvGeometry
+from convstack.nn.kernels.reference.chunked import pad_into
 from convstack.nn.kernels.workspace import batch_chunk, scratch
 
 # m -> (B^T, G, A^T)

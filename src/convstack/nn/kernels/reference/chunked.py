@@ -19,8 +19,8 @@ from __future__ import annotations
 import math
 
 from convstack.backend import get_array_module
-from convstack.nn.kernels import conv_gemm, flat_planes
 from convstack.nn.kernels.geometry import ConvGeometry
+from convstack.nn.kernels.reference import conv_gemm, flat_planes  # flat_planes: its fill_padded
 from convstack.nn.kernels.workspace import batch_chunk, scratch
 
 
@@ -55,7 +55,7 @@ def _chunk(geometry: ConvGeometry, limit: int, op: str, xp) -> int:
 KEEP_BYTES = 32 * 2**20
 
 
-def _keeps_columns(geometry: ConvGeometry, limit: int, op: str, xp) -> bool:
+def keeps_columns(geometry: ConvGeometry, limit: int, op: str, xp) -> bool:
     """Whether a training forward keeps its columns: the whole batch in one chunk and within ``KEEP_BYTES``."""
     whole = _columns_per_sample(geometry) * geometry.batch
     return whole <= KEEP_BYTES and _chunk(geometry, limit, op, xp) == geometry.batch
@@ -83,16 +83,10 @@ def forward(x, weight, bias, geometry: ConvGeometry, limit: int, op: str = "conv
     """Cross-correlate ``x`` (N, C, *S), unpadded, with ``weight`` (O, Cg, *K), plus ``bias``: (N, O, *O).
 
     With ``keep``, returns (output, ``Columns``) when the whole batch's columns fit in
-    ``KEEP_BYTES`` and one chunk, else (output, None). Layers with one input channel per
-    group and stride 1 (2-D, 3-D) run ``flat_planes.forward`` and keep nothing; so do other
-    stride-1 layers whose padded planes are at most 1.35x their output
-    (``flat_planes.applies_forward``), unless their columns are to be kept.
+    ``KEEP_BYTES`` and one chunk, else (output, None).
     """
     xp = get_array_module(x, weight)
-    wanted, keep = keep, keep and _keeps_columns(geometry, limit, op, xp)
-    if flat_planes.applies_depthwise(geometry, "forward") or (flat_planes.applies_forward(geometry) and not keep):
-        out = flat_planes.forward(x, weight, bias, geometry, limit, op)
-        return (out, None) if wanted else out
+    wanted, keep = keep, keep and keeps_columns(geometry, limit, op, xp)
     batch, groups, out_channels = geometry.batch, geometry.groups, geometry.out_channels
     out_sizes = geometry.out_sizes
     length = math.prod(out_sizes)
@@ -118,15 +112,8 @@ def forward(x, weight, bias, geometry: ConvGeometry, limit: int, op: str = "conv
 def backward_weight(grad, x, geometry: ConvGeometry, limit: int, op: str = "conv"):
     """Weight gradient (O, Cg, *K) from ``grad`` (N, O, *O) and the unpadded input ``x``, accumulated over chunks.
 
-    ``x`` may be the ``Columns`` a forward kept: then only the GEMM runs. Otherwise the
-    stride-1 layers ``flat_planes`` serves (depthwise ones, and those of
-    ``flat_planes.applies_forward``) run there.
+    ``x`` may be the ``Columns`` a forward kept: then only the GEMM runs.
     """
-    if not isinstance(x, Columns):
-        if flat_planes.applies_depthwise(geometry, "backward_weight"):
-            return flat_planes.backward_weight_depthwise(grad, x, geometry, limit, op)
-        if flat_planes.applies_forward(geometry):
-            return flat_planes.backward_weight(grad, x, geometry, limit, op)
     xp = get_array_module(grad)
     batch, groups, out_channels = geometry.batch, geometry.groups, geometry.out_channels
     length = math.prod(geometry.out_sizes)
@@ -146,13 +133,7 @@ def backward_weight(grad, x, geometry: ConvGeometry, limit: int, op: str = "conv
 
 
 def backward_data(grad, weight, geometry: ConvGeometry, limit: int, op: str = "conv"):
-    """Input gradient (N, C, *S) by dcols = W^T @ grad and col2im, chunk by chunk.
-
-    Where it pays (``flat_planes.applies_backward_data``), the scatter runs over flattened
-    padded planes (``flat_planes.backward_data``).
-    """
-    if flat_planes.applies_backward_data(geometry):
-        return flat_planes.backward_data(grad, weight, geometry, limit, op)
+    """Input gradient (N, C, *S) by dcols = W^T @ grad and col2im, chunk by chunk."""
     xp = get_array_module(grad, weight)
     batch, groups, out_channels = geometry.batch, geometry.groups, geometry.out_channels
     out_sizes, pads = geometry.out_sizes, geometry.pads

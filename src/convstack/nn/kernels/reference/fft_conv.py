@@ -21,8 +21,8 @@ whose first K values per dimension are kept.
 from __future__ import annotations
 
 from convstack.backend import get_array_module
-from convstack.nn.kernels.chunked import pad_into
 from convstack.nn.kernels.geometry import ConvGeometry
+from convstack.nn.kernels.reference.chunked import pad_into
 
 
 def applies(geometry: ConvGeometry) -> bool:

@@ -11,9 +11,9 @@ grad @ subsampled input^T.
 from __future__ import annotations
 
 from convstack.backend import get_array_module
-from convstack.nn.kernels import conv_gemm
 from convstack.nn.kernels.geometry import ConvGeometry
-from convstack.nn.kernels.windows import pad_spatial
+from convstack.nn.kernels.reference import conv_gemm
+from convstack.nn.kernels.reference.windows import pad_spatial
 
 
 def applies(geometry: ConvGeometry) -> bool:

@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 
 from convstack.backend import get_array_module
-from convstack.nn.kernels.windows import scatter_windows, sliding_windows
+from convstack.nn.kernels.reference.windows import scatter_windows, sliding_windows
 
 
 def is_pointwise(kernel, stride) -> bool:
