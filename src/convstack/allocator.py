@@ -8,13 +8,16 @@ on first touch. Measured on a 2-core VM, LeNet-5 at batch 64 took ~3,300 such pa
 a step (PyTorch ~1,000) and spent about half of its step time in them: 10.2 ms a step
 with glibc's defaults, 5.0 ms with the settings below.
 
-``tune()`` (run once when ``convstack.tensor`` is imported) asks glibc's ``mallopt`` to serve
-arrays up to 32 MiB (its largest allowed ``mmap`` threshold) from the heap, to keep up to
-``trim_threshold`` bytes of freed heap mapped, and to grow the heap in 16 MiB steps. The
-process keeps its peak heap mapped instead of handing it back between steps: the same
-memory is reused, the peak is unchanged. Set ``CONVSTACK_MALLOC=default`` in the
-environment to leave the allocator alone; on other C libraries (or platforms) nothing
-happens.
+``tune()`` asks glibc's ``mallopt`` to serve arrays up to 32 MiB (its largest allowed ``mmap``
+threshold) from the heap, to keep up to ``trim_threshold`` bytes of freed heap mapped, and
+to grow the heap in 16 MiB steps. The process keeps its peak heap mapped instead of handing
+it back between steps: the same memory is reused, the peak is unchanged.
+
+It is opt-in, as it changes the whole process's allocator: importing convstack changes
+nothing. ``convstack train`` and ``convstack bench``, which own their process, call it;
+a script calls ``convstack.allocator.tune()`` itself. ``CONVSTACK_MALLOC=default`` in the
+environment makes ``tune()`` leave the allocator alone; on other C libraries (or platforms)
+nothing happens.
 """
 
 from __future__ import annotations

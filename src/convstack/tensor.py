@@ -13,11 +13,9 @@ from collections import namedtuple
 
 import numpy
 
-from convstack import allocator, autograd, backend
+from convstack import autograd, backend
 from convstack.autograd import Function, is_grad_enabled, run_backward
 from convstack.ops import arithmetic, elementwise, indexing, reduction, shape
-
-allocator.tune()  # keep the step's arrays mapped between steps (see convstack.allocator)
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
 

@@ -20,6 +20,8 @@ import os
 import subprocess
 import sys
 
+from convstack.nn.kernels import tiers
+
 STEPS = 2
 BATCH = 128
 
@@ -100,7 +102,8 @@ def measure_here(framework: str, threads: int) -> dict:
 
 def measure(framework: str, threads: int, timeout: float = 600) -> dict:
     """Run ``measure_here`` in a fresh interpreter; returns its result or ``{'error': ...}``."""
-    environment = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
+    environment = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
+                       NUMBA_NUM_THREADS=str(threads), CONVSTACK_KERNELS=tiers.get_kernel_tier())
     command = [sys.executable, "-m", "convstack.bench.memory", framework, "--threads", str(threads)]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=environment)

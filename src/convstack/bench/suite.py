@@ -8,9 +8,11 @@ import sys
 from dataclasses import dataclass
 from typing import Optional
 
-from convstack import blas
+from convstack import allocator, blas
+from convstack import threads as cs_threads
 from convstack.bench import memory, runner, threads
 from convstack.bench.workloads import all_workloads
+from convstack.nn.kernels import tiers
 
 #: Fraction of the LeNet-5 epoch that ``--quick`` runs (and extrapolates from).
 QUICK_EPOCH_FRACTION = 0.1
@@ -27,6 +29,7 @@ class Settings:
     memory: bool = True
     torch: bool = True  # False: convstack only, even when PyTorch is installed
     settle: float = runner.SETTLE_S  # seconds of pause before each rep (see ``runner``)
+    kernels: Optional[str] = None  # the kernel tier: None keeps the one in use ("numba" or "numpy")
 
 
 def import_torch():
@@ -38,11 +41,25 @@ def import_torch():
     return torch
 
 
+def kernel_info() -> dict:
+    """The kernel tier in use and, for the compiled tier, Numba's version and threading layer."""
+    info = {"tier": tiers.get_kernel_tier(), "numba": None, "threading_layer": None, "numba_threads": None}
+    if info["tier"] == "numba":
+        import numba
+
+        from convstack.nn.kernels.compiled import runtime
+
+        info.update(numba=numba.__version__, threading_layer=runtime.threading_layer(start=True),
+                    numba_threads=numba.get_num_threads())
+    return info
+
+
 def machine_info(torch, thread_count: int, blas_set: bool) -> dict:
     import numpy
 
     return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
             "python": sys.version.split()[0], "numpy": numpy.__version__,
+            "kernels": kernel_info(), "malloc_tuned": allocator.is_tuned(),
             "blas": dict(threads.blas_info(), set_by_bench=blas_set),
             "torch": None if torch is None else torch.__version__,
             "torch_threads": None if torch is None else torch.get_num_threads(),
@@ -54,7 +71,11 @@ def run(settings: Settings, workloads=None, out=None) -> dict:
     out = out or sys.stdout
     torch = import_torch() if settings.torch else None
     thread_count = settings.threads or threads.available_cores()
-    blas_set = blas.set_threads(thread_count)
+    if settings.kernels is not None:
+        tiers.set_kernel_tier(settings.kernels)
+    allocator.tune()  # as `convstack train` runs: the step's arrays stay mapped between steps
+    cs_threads.set_num_threads(thread_count)  # the compiled kernels' threads and OpenBLAS's
+    blas_set = blas.threads() == thread_count
     if torch is not None:
         threads.set_torch_threads(torch, thread_count)
         torch.manual_seed(0)
@@ -95,9 +116,14 @@ def header(machine: dict, settings: Settings) -> str:
                   f"threads ({'set by convstack bench' if info['set_by_bench'] else 'as the environment set it'})")
     torch_words = "not installed: convstack only" if machine["torch"] is None else \
         f"{machine['torch']}, {machine['torch_threads']} threads"
+    kernels = machine["kernels"]
+    kernel_words = (f"compiled kernels (Numba {kernels['numba']}, {kernels['threading_layer']} threading layer, "
+                    f"{kernels['numba_threads']} threads)" if kernels["tier"] == "numba" else "NumPy reference kernels")
+    malloc_words = "glibc malloc tuned (convstack.allocator.tune)" if machine["malloc_tuned"] else "malloc as it is"
     return (f"convstack bench: {settings.repeat} reps after {settings.warmup} warm-up, interleaved, "
             f"{settings.settle:g} s pause before each; medians, "
             f"interquartile range; ratio = convstack / PyTorch (lower is better)\n"
+            f"convstack: {kernel_words}; {malloc_words}\n"
             f"NumPy {machine['numpy']} on {blas_words}; PyTorch {torch_words}; "
             f"{machine['cores_available']} cores available")
 

@@ -47,7 +47,8 @@ def add_arguments(p) -> None:
         "--threads",
         type=A.positive_int,
         default=None,
-        help="threads for NumPy's BLAS and for PyTorch (default: the cores available)",
+        help="threads for convstack's compiled kernels and NumPy's BLAS, and for PyTorch (default: the cores "
+        "available)",
     )
     p.add_argument(
         "--settle",
@@ -56,6 +57,9 @@ def add_arguments(p) -> None:
         metavar="SECONDS",
         help="pause before each rep so the other framework's spinning worker threads go to sleep (default 0.25)",
     )
+    p.add_argument("--kernels", choices=("numba", "numpy"), default=None,
+                   help="kernel tier: compiled (numba) or the NumPy reference (default: the one in use, "
+                   "CONVSTACK_KERNELS or numba where installed)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory row (two subprocesses)")
     p.add_argument("--no-torch", action="store_true", help="time convstack only, even when PyTorch is installed")
     p.add_argument("--list", action="store_true", help="list the workloads (after --filter) and exit")
@@ -85,6 +89,7 @@ def run(args) -> int:
         threads=args.threads,
         memory=not args.no_memory,
         torch=not args.no_torch,
+        kernels=args.kernels,
     )
     if args.settle is not None:
         settings.settle = args.settle

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from convstack import data, optim
+from convstack import allocator, data, optim, threads
 from convstack import random as cs_random
 from convstack.cli import args as A
 from convstack.cli.common import (
@@ -48,6 +48,8 @@ def add_parser(subparsers):
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.ckpt")
     p.add_argument("--limit-train", type=A.positive_int, default=None, help="use only the first N training images")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--threads", type=A.positive_int, default=None,
+                   help="threads for the compiled kernels and OpenBLAS together (default: the cores available)")
     p.add_argument(
         "--init-from",
         default=None,
@@ -80,6 +82,8 @@ def run(args) -> int:
     if args.resume and not (out / "last.ckpt").exists():
         print(f"convstack train: error: --resume needs {out / 'last.ckpt'}, which does not exist", file=sys.stderr)
         return 2
+    allocator.tune()  # this process is ours: keep the step's arrays mapped between steps
+    threads.set_num_threads(args.threads)
     cs_random.manual_seed(args.seed)
     train_raw = load_dataset(args.dataset, "train", args.data_root)
     test_raw = load_dataset(args.dataset, "test", args.data_root)
