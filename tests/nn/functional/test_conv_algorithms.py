@@ -38,10 +38,15 @@ def test_forced_algorithm_matches_torch(case, tier, name, rng):
         )
 
 
-def test_training_forward_keeps_small_columns_only_for_im2col(rng):
+def test_reference_training_forward_keeps_small_columns_only_for_im2col(rng):
     import convstack as cs
     from convstack.nn.kernels.reference import chunked
 
+    with tiers.kernel_tier("numpy"):
+        _keeps_columns_only_for_im2col(cs, chunked, rng)
+
+
+def _keeps_columns_only_for_im2col(cs, chunked, rng):
     x = cs.tensor(rng.standard_normal((2, 3, 9, 9)).astype(np.float32))
     lenet_like = F.conv2d(x, cs.tensor(rng.standard_normal((4, 3, 5, 5)).astype(np.float32), requires_grad=True))
     assert isinstance(lenet_like.grad_fn.x.value, chunked.Columns)  # the weight gradient needs only its GEMM
@@ -51,11 +56,11 @@ def test_training_forward_keeps_small_columns_only_for_im2col(rng):
     assert winograd.grad_fn.x.value is x.data  # Winograd rebuilds its tiles from the input
 
 
-def test_large_columns_are_not_kept(rng):
+def test_reference_large_columns_are_not_kept(rng):
     import convstack as cs
 
     x = cs.tensor(rng.standard_normal((2, 3, 9, 9)).astype(np.float32))
-    with algorithm.workspace(2**10):  # one sample a chunk: the columns are never whole
+    with tiers.kernel_tier("numpy"), algorithm.workspace(2**10):  # one sample a chunk: the columns are never whole
         out = F.conv2d(x, cs.tensor(rng.standard_normal((4, 3, 5, 5)).astype(np.float32), requires_grad=True))
     assert out.grad_fn.x.value is x.data
 
@@ -88,9 +93,14 @@ def test_transposed_convolution_goes_through_the_forced_algorithm(case, tier, na
 
 
 @pytest.mark.parametrize("tier", kernel_tiers())
-def test_transposed_convolution_runs_in_chunks_and_checks_its_buffers(tier, rng):
+def test_transposed_convolution_runs_in_chunks_and_checks_its_buffers(tier, rng, monkeypatch):
     import convstack as cs
     import convstack.backend as backend
+
+    if tier == "numba":  # its check counts one sample's columns per thread: count one thread
+        from convstack.nn.kernels.compiled import im2col
+
+        monkeypatch.setattr(im2col, "get_num_threads", lambda: 1)
 
     x = rng.standard_normal((3, 8, 6, 7)).astype(np.float32)
     weight = rng.standard_normal((8, 5, 3, 3)).astype(np.float32)

@@ -135,20 +135,40 @@ def test_chunks_of_one_sample_equal_the_whole_batch(tier, name, shape_name, rng)
     ("gemm", "forward", "conv2d: the im2col buffer would need 351.0 KiB"),  # 64 x 9 taps x 12x13 outputs
     ("gemm", "backward_data", "conv2d: the im2col buffer would need 351.0 KiB"),  # dcols, the same size
 ])
-def test_buffer_of_one_sample_too_large_fails_before_allocating(name, pass_, expected, rng):
+def test_reference_buffer_of_one_sample_too_large_fails_before_allocating(name, pass_, expected, rng):
     x, weight, grad, geometry = _arrays("3x3-wide", rng)
     backend.set_memory_limit(2**16)
     try:
-        with algorithm.use(name), algorithm.workspace(2**10), pytest.raises(MemoryError) as caught:
-            if pass_ == "forward":
-                algorithm.forward(x, weight, None, geometry)
-            else:
-                algorithm.backward_data(grad, weight, geometry)
+        with tiers.kernel_tier("numpy"), algorithm.use(name), algorithm.workspace(2**10):
+            with pytest.raises(MemoryError) as caught:
+                if pass_ == "forward":
+                    algorithm.forward(x, weight, None, geometry)
+                else:
+                    algorithm.backward_data(grad, weight, geometry)
     finally:
         backend.set_memory_limit(None)
     message = str(caught.value)
     assert message.startswith(expected + " (input shape (2, 64, 12, 13)")
     assert "workspace limit (1.0 KiB)" in message
+
+
+@pytest.mark.skipif("numba" not in kernel_tiers(), reason="the compiled tier needs Numba")
+@pytest.mark.parametrize("pass_", ["forward", "backward_data", "backward_weight"])
+def test_compiled_im2col_checks_its_columns_before_allocating(pass_, rng, monkeypatch):
+    from convstack.nn.kernels.compiled import im2col
+
+    x, weight, grad, geometry = _arrays("3x3-wide", rng)
+    monkeypatch.setattr(im2col, "get_num_threads", lambda: 2)
+    backend.set_memory_limit(2**16)
+    try:
+        with tiers.kernel_tier("numba"), algorithm.use("gemm"), pytest.raises(MemoryError) as caught:
+            {"forward": lambda: algorithm.forward(x, weight, None, geometry),
+             "backward_data": lambda: algorithm.backward_data(grad, weight, geometry),
+             "backward_weight": lambda: algorithm.backward_weight(grad, x, geometry)}[pass_]()
+    finally:
+        backend.set_memory_limit(None)
+    # one sample's columns a thread: 64 x 9 taps x 12x13 outputs x 4 bytes = 351 KiB, on both threads
+    assert str(caught.value).startswith("conv2d: the im2col buffer would need 702.0 KiB (input shape (2, 64, 12, 13)")
 
 
 def _geometry(input_shape, weight_shape, stride=1, padding=1, groups=1):
@@ -178,11 +198,10 @@ def test_reference_heuristic_choices(monkeypatch):
         assert algorithm.choose("forward", geometry((8, 16, 16, 16, 16), (16, 16, 3, 3, 3))) == "winograd4"
 
 
-@pytest.mark.parametrize("threads", [None, 1, 2, 4])
+@pytest.mark.parametrize("threads", [1, 2, 4])
 def test_reference_winograd_gives_way_for_thin_layers_when_blas_has_two_threads(monkeypatch, threads):
-    monkeypatch.setattr(blas, "threads", lambda: threads)
-    monkeypatch.setattr(cs.threads, "available_cores", lambda: 1)  # unknown BLAS threads: one core here
-    parallel = (threads or 1) >= 2
+    monkeypatch.setattr(cs.threads, "get_num_threads", lambda: threads)
+    parallel = threads >= 2
 
     def geometry(channels, size, dims=2, batch=128):
         return ConvGeometry((batch, channels) + (size,) * dims, (channels, channels) + (3,) * dims, (1,) * dims,

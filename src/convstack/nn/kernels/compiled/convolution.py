@@ -1,7 +1,85 @@
-"""The compiled tier's convolution algorithms (registered ahead of the reference ones they outrun)."""
+"""The compiled tier's convolution algorithms, registered ahead of the reference ones they outrun.
+
+    "winograd4"   Winograd F(4x4, 3x3), 2-D 3x3 stride 1 (``winograd``): each thread takes
+                  chunks of tile rows from gather to output in its cache, GEMMs included.
+                  Replaces the reference F(4, 3) in this tier (3-D and 1-D layers, which it
+                  does not compile, stay on the reference's F(4, 3)).
+
+    "gemm"        im2col + GEMM (``im2col``): each thread packs a sample's columns from the
+                  unpadded input and multiplies them in its cache; any shape. The catch-all,
+                  ahead of the reference's flat-planes and correlate (still there to force or
+                  measure), except for depthwise layers, which stay on flat planes.
+
+Their rules come from the measurements in ``docs/convolution_algorithms.md``.
+"""
 
 from __future__ import annotations
 
+from convstack.nn.kernels.compiled import im2col, winograd
+from convstack.nn.kernels.reference import algorithms as reference
+from convstack.nn.kernels.registry import ConvAlgorithm
+
+
+class CompiledWinograd(ConvAlgorithm):
+    """Winograd F(4x4, 3x3) for 2-D 3x3 stride-1 layers (``compiled/winograd.py``); 3-D and 1-D by the reference's.
+
+    Preferred for layers with at least 8 channels per group on both sides.
+    """
+
+    name = "winograd4"
+
+    def __init__(self):
+        self.reference = reference.Winograd(4)
+
+    def applies(self, pass_, geometry):
+        return self.reference.applies(pass_, geometry)
+
+    def preferred(self, pass_, geometry, context):
+        if not winograd.applies(geometry):
+            return self.reference.preferred(pass_, geometry, context)
+        in_per_group = geometry.in_channels // geometry.groups
+        out_per_group = geometry.out_channels // geometry.groups
+        return min(in_per_group, out_per_group) >= 8
+
+    def forward(self, x, weight, bias, geometry):
+        if not winograd.applies(geometry):
+            return self.reference.forward(x, weight, bias, geometry)
+        return winograd.forward(x, weight, bias, geometry)
+
+    def backward_data(self, grad, weight, geometry):
+        return reference.correlation(self.forward, grad, weight, geometry)
+
+    def backward_weight(self, grad, saved, geometry):
+        if not winograd.applies(geometry):
+            return self.reference.backward_weight(grad, saved, geometry)
+        return winograd.backward_weight(grad, saved, geometry)
+
+
+class CompiledIm2col(ConvAlgorithm):
+    """im2col + GEMM, one sample a thread (``compiled/im2col.py``); 1-D, 2-D and 3-D, any stride, padding, dilation,
+    groups. Preferred everywhere but depthwise layers (their per-group GEMMs are a few numbers wide)."""
+
+    name = "gemm"
+
+    def applies(self, pass_, geometry):
+        return im2col.applies(geometry)
+
+    def preferred(self, pass_, geometry, context):
+        return not geometry.depthwise
+
+    def forward(self, x, weight, bias, geometry):
+        return im2col.forward(x, weight, bias, geometry)
+
+    def backward_data(self, grad, weight, geometry):
+        return im2col.backward_data(grad, weight, geometry)
+
+    def backward_weight(self, grad, saved, geometry):
+        return im2col.backward_weight(grad, saved, geometry)
+
 
 def register(tier) -> None:
-    """Register the compiled convolution algorithms with ``tier``'s policy."""
+    """Register the compiled convolution algorithms with ``tier``'s policy (its reference ones are there already)."""
+    if not winograd.usable():  # no GEMM to call from the kernels' threads: the reference algorithms run
+        return
+    tier.convolution.register(CompiledWinograd(), replace=True, before="winograd2")
+    tier.convolution.register(CompiledIm2col(), replace=True, before="flat-planes")

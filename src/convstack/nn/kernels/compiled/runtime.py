@@ -140,15 +140,18 @@ def _call_set_local_threads(typingctx, address, count):
 
 
 @jit()
-def gemm(address, transpose_a, transpose_b, alpha, a, b, beta, c):
-    """c = alpha * op(a) @ op(b) + beta * c on 2-D C-contiguous slices (op: transpose when asked), in this thread.
+def gemm(address, transpose_a, transpose_b, m, n, k, alpha, a, a_offset, lda, b, b_offset, ldb, beta, c, c_offset,
+         ldc):
+    """c = alpha * op(a) @ op(b) + beta * c, in this thread, on row-major blocks of flat arrays.
 
-    ``a`` is (m, k) or, transposed, (k, m); ``b`` (k, n) or (n, k); ``c`` (m, n).
+    Each matrix is the block of its (any-dimensional, C-contiguous) array that starts at the
+    element ``*_offset`` and has rows ``ld*`` elements apart: ``a`` (m, k), or (k, m) when
+    transposed; ``b`` (k, n), or (n, k); ``c`` (m, n).
     """
-    m, n = c.shape[0], c.shape[1]
-    k = a.shape[0] if transpose_a else a.shape[1]
+    size = a.itemsize
     _call_gemm(address, TRANSPOSE if transpose_a else NO_TRANSPOSE, TRANSPOSE if transpose_b else NO_TRANSPOSE,
-               m, n, k, alpha, a.ctypes.data, a.shape[1], b.ctypes.data, b.shape[1], beta, c.ctypes.data, n)
+               m, n, k, alpha, a.ctypes.data + a_offset * size, lda, b.ctypes.data + b_offset * size, ldb, beta,
+               c.ctypes.data + c_offset * size, ldc)
 
 
 @jit()
