@@ -328,3 +328,20 @@ def test_settings_errors():
 @pytest.mark.parametrize("n, expected", [(1, 1), (7, 8), (17, 18), (97, 100), (1025, 1080), (230, 240)])
 def test_fft_good_size(n, expected):
     assert fft_conv.good_size(n) == expected
+
+
+@pytest.mark.skipif("numba" not in kernel_tiers(), reason="the compiled tier needs Numba")
+def test_compiled_heuristic_choices(monkeypatch):
+    monkeypatch.setattr(cs.threads, "get_num_threads", lambda: 2)
+    with tiers.kernel_tier("numba"):
+        resnet = _geometry((128, 16, 32, 32), (16, 16, 3, 3))
+        assert [algorithm.choose(p, resnet) for p in algorithm.PASSES] == ["winograd4"] * 3
+        depthwise = _geometry((8, 32, 56, 56), (32, 1, 3, 3), groups=32)
+        assert [algorithm.choose(p, depthwise) for p in algorithm.PASSES] == ["depthwise"] * 3
+        for layer in (_geometry((64, 6, 14, 14), (16, 6, 5, 5), padding=0),  # LeNet
+                      _geometry((8, 3, 224, 224), (64, 3, 7, 7), stride=2, padding=3),  # a stem
+                      _geometry((128, 16, 32, 32), (32, 16, 3, 3), stride=2),  # ResNet's downsampling
+                      _geometry((8, 64, 1024), (64, 64, 9), padding=4),  # 1-D
+                      _geometry((128, 3, 32, 32), (16, 3, 3, 3))):  # three input channels
+            assert [algorithm.choose(p, layer) for p in algorithm.PASSES] == ["gemm"] * 3
+        assert algorithm.choose("forward", _geometry((8, 256, 14, 14), (64, 256, 1, 1), padding=0)) == "pointwise"

@@ -5,17 +5,19 @@
                   Replaces the reference F(4, 3) in this tier (3-D and 1-D layers, which it
                   does not compile, stay on the reference's F(4, 3)).
 
+    "depthwise"   depthwise layers (one input channel per group) as direct loops over each
+                  plane (``depthwise``); any stride, padding, dilation, multiplier, 1-D to 3-D.
     "gemm"        im2col + GEMM (``im2col``): each thread packs a sample's columns from the
                   unpadded input and multiplies them in its cache; any shape. The catch-all,
                   ahead of the reference's flat-planes and correlate (still there to force or
-                  measure), except for depthwise layers, which stay on flat planes.
+                  measure).
 
 Their rules come from the measurements in ``docs/convolution_algorithms.md``.
 """
 
 from __future__ import annotations
 
-from convstack.nn.kernels.compiled import im2col, winograd
+from convstack.nn.kernels.compiled import depthwise, im2col, winograd
 from convstack.nn.kernels.reference import algorithms as reference
 from convstack.nn.kernels.registry import ConvAlgorithm
 
@@ -55,9 +57,30 @@ class CompiledWinograd(ConvAlgorithm):
         return winograd.backward_weight(grad, saved, geometry)
 
 
+class Depthwise(ConvAlgorithm):
+    """Depthwise layers as direct loops over planes (``compiled/depthwise.py``); preferred wherever it applies."""
+
+    name = "depthwise"
+
+    def applies(self, pass_, geometry):
+        return depthwise.applies(geometry)
+
+    def preferred(self, pass_, geometry, context):
+        return True
+
+    def forward(self, x, weight, bias, geometry):
+        return depthwise.forward(x, weight, bias, geometry)
+
+    def backward_data(self, grad, weight, geometry):
+        return depthwise.backward_data(grad, weight, geometry)
+
+    def backward_weight(self, grad, saved, geometry):
+        return depthwise.backward_weight(grad, saved, geometry)
+
+
 class CompiledIm2col(ConvAlgorithm):
     """im2col + GEMM, one sample a thread (``compiled/im2col.py``); 1-D, 2-D and 3-D, any stride, padding, dilation,
-    groups. Preferred everywhere but depthwise layers (their per-group GEMMs are a few numbers wide)."""
+    groups. The catch-all."""
 
     name = "gemm"
 
@@ -65,7 +88,7 @@ class CompiledIm2col(ConvAlgorithm):
         return im2col.applies(geometry)
 
     def preferred(self, pass_, geometry, context):
-        return not geometry.depthwise
+        return True
 
     def forward(self, x, weight, bias, geometry):
         return im2col.forward(x, weight, bias, geometry)
@@ -83,3 +106,4 @@ def register(tier) -> None:
         return
     tier.convolution.register(CompiledWinograd(), replace=True, before="winograd2")
     tier.convolution.register(CompiledIm2col(), replace=True, before="flat-planes")
+    tier.convolution.register(Depthwise(), before="gemm")

@@ -26,6 +26,8 @@ identity backwards: dM = A dY A^T per 4x4 gradient tile, dU = sum over tiles of 
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numba import get_num_threads, prange
 
@@ -61,19 +63,24 @@ def chunk_rows(geometry: ConvGeometry, threads: int) -> int:
     return max(1, min(chunk, -(-total_rows // threads)))
 
 
+@functools.lru_cache(maxsize=4)
+def _kron_g(dtype):
+    """G (x) G: (36, 9), so that U = (G (x) G) @ g for every kernel g flattened to 9 numbers."""
+    g = np.asarray(MATRICES[M][1], dtype=np.float64)
+    return np.kron(g, g).astype(dtype)
+
+
 def transform_weight(weight, groups):
     """U = G g G^T for every (out, in) channel pair: (36, G, Og, Cg), contiguous, in the weight's dtype."""
-    g = np.asarray(MATRICES[M][1], dtype=np.float64)
     out_channels, cg = weight.shape[:2]
-    u = np.einsum("ik,jl,ockl->ijoc", g, g, weight.astype(np.float64, copy=False))  # (6, 6, O, Cg)
-    return np.ascontiguousarray(u.reshape(POSITIONS, groups, out_channels // groups, cg), dtype=weight.dtype)
+    u = _kron_g(weight.dtype) @ weight.reshape(out_channels * cg, 9).T  # (36, O * Cg)
+    return u.reshape(POSITIONS, groups, out_channels // groups, cg)
 
 
 def weight_gradient(du, weight_shape, dtype):
     """dg = G^T dU G from dU (36, G, Og, Cg): (O, Cg, 3, 3)."""
-    g = np.asarray(MATRICES[M][1], dtype=np.float64)
-    du = du.reshape((ALPHA, ALPHA) + tuple(weight_shape[:2]))
-    return np.ascontiguousarray(np.einsum("ik,jl,ijoc->ockl", g, g, du), dtype=dtype)
+    dw = _kron_g(du.dtype).T @ du.reshape(POSITIONS, -1)  # (9, O * Cg)
+    return np.ascontiguousarray(dw.T, dtype=dtype).reshape(weight_shape)
 
 
 # ----------------------------------------------------------------------------- the transforms
@@ -337,7 +344,7 @@ def backward_weight(grad, x, geometry: ConvGeometry):
         chunk = chunk_rows(geometry, workers)
         _backward_weight(grad, x, du, top, left, rows, per_row, chunk, runtime.gemm_address(geometry.dtype),
                          runtime.local_threads_address())
-    return weight_gradient(du.sum(axis=0, dtype=np.float64), geometry.weight_shape, x.dtype)
+    return weight_gradient(du.sum(axis=0), geometry.weight_shape, x.dtype)
 
 
 def usable() -> bool:
