@@ -20,6 +20,7 @@ from numba import prange
 
 from convstack.nn.kernels.compiled import runtime
 from convstack.nn.kernels.compiled.im2col import _as_3d, _settings, _three
+from convstack.nn.kernels.compiled.runtime import index
 from convstack.nn.kernels.geometry import ConvGeometry
 
 
@@ -57,12 +58,17 @@ def _forward(x, w, bias, out, stride, before, dilation):
                 for kw in range(kw_):
                     w_lo, w_hi = _range(width, ow_, sw, kw * dw - pw)
                     tap = w[o, kd, kh, kw]
+                    shift = kw * dw - pw
                     for od in range(d_lo, d_hi):
                         z = od * sd + kd * dd - pd
                         for oh in range(h_lo, h_hi):
                             y = oh * sh + kh * dh - ph
-                            for ow in range(w_lo, w_hi):
-                                out[n, o, od, oh, ow] += tap * x[n, c, z, y, ow * sw + kw * dw - pw]
+                            if sw == 1:  # a unit stride the compiler can see: SIMD along the row
+                                for ow in range(w_lo, w_hi):
+                                    out[n, o, od, oh, index(ow)] += tap * x[n, c, z, y, index(ow + shift)]
+                            else:
+                                for ow in range(w_lo, w_hi):
+                                    out[n, o, od, oh, index(ow)] += tap * x[n, c, z, y, index(ow * sw + shift)]
 
 
 @runtime.jit(parallel=True)
@@ -88,12 +94,17 @@ def _backward_data(grad, w, dx, stride, before, dilation):
                     for kw in range(kw_):
                         w_lo, w_hi = _range(width, ow_, sw, kw * dw - pw)
                         tap = w[o, kd, kh, kw]
+                        shift = kw * dw - pw
                         for od in range(d_lo, d_hi):
                             z = od * sd + kd * dd - pd
                             for oh in range(h_lo, h_hi):
                                 y = oh * sh + kh * dh - ph
-                                for ow in range(w_lo, w_hi):
-                                    dx[n, c, z, y, ow * sw + kw * dw - pw] += tap * grad[n, o, od, oh, ow]
+                                if sw == 1:
+                                    for ow in range(w_lo, w_hi):
+                                        dx[n, c, z, y, index(ow + shift)] += tap * grad[n, o, od, oh, index(ow)]
+                                else:
+                                    for ow in range(w_lo, w_hi):
+                                        dx[n, c, z, y, index(ow * sw + shift)] += tap * grad[n, o, od, oh, index(ow)]
 
 
 @runtime.jit(parallel=True)
@@ -115,14 +126,21 @@ def _backward_weight(grad, x, dw_out, stride, before, dilation):
                 h_lo, h_hi = _range(height, oh_, sh, kh * dh - ph)
                 for kw in range(kw_):
                     w_lo, w_hi = _range(width, ow_, sw, kw * dw - pw)
+                    shift = kw * dw - pw
                     total = 0.0
                     for n in range(batch):
                         for od in range(d_lo, d_hi):
                             z = od * sd + kd * dd - pd
                             for oh in range(h_lo, h_hi):
                                 y = oh * sh + kh * dh - ph
-                                for ow in range(w_lo, w_hi):
-                                    total += grad[n, o, od, oh, ow] * x[n, c, z, y, ow * sw + kw * dw - pw]
+                                row = grad.dtype.type(0)  # a row's sum in the input's precision: SIMD
+                                if sw == 1:
+                                    for ow in range(w_lo, w_hi):
+                                        row += grad[n, o, od, oh, index(ow)] * x[n, c, z, y, index(ow + shift)]
+                                else:
+                                    for ow in range(w_lo, w_hi):
+                                        row += grad[n, o, od, oh, index(ow)] * x[n, c, z, y, index(ow * sw + shift)]
+                                total += row
                     dw_out[o, kd, kh, kw] = total
 
 

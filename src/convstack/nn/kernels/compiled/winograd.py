@@ -32,6 +32,7 @@ import numpy as np
 from numba import get_num_threads, prange
 
 from convstack.nn.kernels.compiled import runtime
+from convstack.nn.kernels.compiled.runtime import index
 from convstack.nn.kernels.geometry import ConvGeometry
 from convstack.nn.kernels.reference.winograd import MATRICES
 
@@ -98,7 +99,7 @@ def _padded_row(x, n, c, y, pad_left, row):
     for j in range(pad_left):
         row[j] = 0
     for j in range(pad_left, end):
-        row[j] = x[n, c, y, j - pad_left]
+        row[j] = x[n, c, y, index(j - pad_left)]
     for j in range(end, row.shape[0]):
         row[j] = 0
 
@@ -269,9 +270,9 @@ def _forward(x, u, bias, relu, out, pad_top, pad_left, tile_rows, per_row, chunk
     chunks = (total + chunk - 1) // chunk
     one = x.dtype.type(1)
     zero = x.dtype.type(0)
-    for index in prange(chunks):
+    for chunk_index in prange(chunks):
         previous = runtime.single_threaded_blas(local_threads)
-        first = index * chunk
+        first = chunk_index * chunk
         rows = min(chunk, total - first)
         length = rows * per_row
         v, n_of, y_of = _input_transform_chunk(x, first, rows, tile_rows, per_row, pad_top, pad_left)
@@ -298,8 +299,8 @@ def _backward_weight(grad, x, du, pad_top, pad_left, tile_rows, per_row, chunk, 
     one = x.dtype.type(1)
     for worker in prange(workers):
         previous = runtime.single_threaded_blas(local_threads)
-        for index in range(worker, chunks, workers):
-            first = index * chunk
+        for chunk_index in range(worker, chunks, workers):
+            first = chunk_index * chunk
             rows = min(chunk, total - first)
             length = rows * per_row
             v, n_of, y_of = _input_transform_chunk(x, first, rows, tile_rows, per_row, pad_top, pad_left)
