@@ -30,7 +30,18 @@ from convstack.nn.modules.conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, C
 from convstack.nn.modules.dropout import Dropout, Dropout2d, Dropout3d
 from convstack.nn.modules.hooks import RemovableHandle
 from convstack.nn.modules.linear import Flatten, Identity, Linear, Unflatten
-from convstack.nn.modules.loss import BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, MultiMarginLoss, NLLLoss
+from convstack.nn.modules.loss import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    KLDivLoss,
+    L1Loss,
+    MSELoss,
+    MultiMarginLoss,
+    NLLLoss,
+    SmoothL1Loss,
+)
 from convstack.nn.modules.module import IncompatibleKeys, Module
 from convstack.nn.modules.parameter import Parameter
 from convstack.nn.modules.per_sample_normalization import (
@@ -56,4 +67,5 @@ __all__ = [
     "LayerNorm", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
     "Dropout", "Dropout2d", "Dropout3d",
     "CrossEntropyLoss", "NLLLoss", "MultiMarginLoss", "MSELoss", "L1Loss", "BCEWithLogitsLoss",
+    "BCELoss", "HuberLoss", "SmoothL1Loss", "KLDivLoss",
 ]
