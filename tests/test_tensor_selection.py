@@ -128,6 +128,15 @@ def test_topk_matches_torch(k, dim, largest):
                         [_array(4, 5)])
 
 
+def test_topk_counts_nan_as_largest_and_returns_kept_ties_in_index_order():
+    torch = _torch()
+    x = np.array([[0.5, np.nan, 3.0, -1.0, 3.0, 2.0, 3.0, -7.0]])
+    for k, largest in ((2, True), (3, False), (7, True)):
+        ours, theirs = cs.tensor(x).topk(k, largest=largest), torch.tensor(x).topk(k, largest=largest)
+        np.testing.assert_array_equal(ours.values.numpy(), theirs.values.numpy())
+    assert cs.tensor(x).topk(4).indices.tolist() == [[1, 2, 4, 6]]  # every 3.0 kept: in index order
+
+
 @pytest.mark.parametrize("dim", [0, 1, -1])
 def test_cumsum_matches_torch(dim):
     torch = _torch()

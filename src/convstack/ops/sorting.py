@@ -31,14 +31,31 @@ def sorted_indices(a, dim: int, descending: bool):
     return (size - 1) - order
 
 
+def _select(a, dim: int, largest: bool, count: int):
+    """The indices of the ``count`` largest (smallest) elements along ``dim``, in sorted order: a linear-time
+    partition, then a sort of the ``count`` candidates only. Candidates are put in index order before the
+    stable sort, so equal values among them come out in their original order."""
+    xp = get_array_module(a)
+    size = a.shape[dim]
+    kth = size - count if largest else count - 1
+    partitioned = xp.argpartition(a, kth, axis=dim)
+    keep = xp.arange(size - count, size) if largest else xp.arange(count)
+    candidates = xp.sort(xp.take(partitioned, keep, axis=dim), axis=dim)
+    order = sorted_indices(xp.take_along_axis(a, candidates, axis=dim), dim, largest)
+    return xp.take_along_axis(candidates, order, axis=dim)
+
+
 class Sort(Function):
     """Values sorted along ``dim`` and the int64 indices they came from."""
 
     def forward(self, a, *, dim, descending, count):
         xp = get_array_module(a)
-        indices = sorted_indices(a, dim, descending)
-        if count is not None:  # topk: the first ``count`` of the order
-            indices = xp.take(indices, xp.arange(count), axis=dim)
+        if count is not None and 0 < count < a.shape[dim]:
+            indices = _select(a, dim, descending, count)
+        else:
+            indices = sorted_indices(a, dim, descending)
+            if count is not None:  # topk of all (or none): the first ``count`` of the order
+                indices = xp.take(indices, xp.arange(count), axis=dim)
         self.shape, self.dim, self.indices = a.shape, dim, indices
         return xp.take_along_axis(a, indices, axis=dim), indices.astype(xp.int64, copy=False)
 
@@ -87,7 +104,9 @@ def argsort(input, dim=-1, descending: bool = False, stable: bool = False):
 def topk(input, k, dim=-1, largest: bool = True, sorted: bool = True):  # noqa: A002 - PyTorch's argument name
     """``(values, indices)`` of the ``k`` largest (or smallest) elements along ``dim``, in order, as ``torch.topk``.
 
-    ``sorted=False`` is accepted; the values come sorted either way.
+    ``sorted=False`` is accepted; the values come sorted either way. Found by a linear-time
+    partition: when several elements equal the k-th value, which of them are kept is
+    unspecified (as in PyTorch); those kept come in index order.
     """
     op = "topk"
     dim = _sortable(op, input, dim, {"largest": largest, "sorted": sorted})

@@ -1,15 +1,17 @@
 """Normalisation with per-sample statistics: layer (Ba et al. 2016), group (Wu & He 2018) and instance
 (Ulyanov et al. 2016) normalisation.
 
-All three standardise blocks of one sample, so none depends on the batch size:
+All three standardise blocks of one sample, so none depends on the batch size. One op serves
+them all, on the input viewed as (A, G, Cg, L): each (a, g) block is standardised over its
+(Cg, L) elements, then scaled and shifted by ``weight[g, c]`` and ``bias[g, c]``:
 
-    layer_norm     over the trailing ``normalized_shape`` dimensions    (R, L) = (N * ..., prod(normalized_shape))
-    group_norm     over each group of C / G channels and all positions   (R, L) = (N * G, C / G * prod(spatial))
-    instance_norm  over the positions of each channel                    (R, L) = (N * C, prod(spatial))
+    layer_norm     (prod(leading), 1, prod(normalized_shape), 1)   parameters per element
+    group_norm     (N, G, C / G, prod(spatial))                    parameters per channel
+    instance_norm  (N, C, 1, prod(spatial))                        parameters per channel
 
-Each is the same op on a contiguous (R, L) view of the input: ``Standardize`` (mean and
-biased variance over L, forward and closed-form backward), then the affine parameters as
-ordinary broadcasting tensor ops (their gradients are sums the autograd already does).
+``PerSampleNorm`` fuses the standardisation and the affine parameters in both passes (as
+``batch_norm`` does): forward keeps the centred input and the inverse deviations, backward
+forms the input gradient as ``a * g + b * centred + k`` from two per-block sums.
 """
 
 from __future__ import annotations
@@ -24,31 +26,102 @@ from convstack.nn.functional.normalization import batch_norm
 from convstack.tensor import Tensor, as_tensor
 
 
-class Standardize(Function):
-    """``x_hat = (x - mean) / sqrt(var + eps)`` along the rows of an (R, L) view; also returns mean and var (R,).
+class PerSampleNorm(Function):
+    """``(x - mean) / sqrt(var + eps) * weight + bias`` with the statistics of each (a, g) block of the
+    (A, G, Cg, L) view ``view``, and the parameters (when ``affine`` says so) viewed as (G, Cg).
 
-    Backward, with ``g`` the gradient of ``x_hat`` and means over L:
-    ``dx = inv_std * (g - mean(g) - x_hat * mean(g * x_hat))``.
+    Returns the output and, as non-differentiable outputs, the blocks' means and biased
+    variances (A * G,) (instance norm's running statistics use them). Backward, with
+    ``gh = g * weight``, ``x_hat = centred * inv_std`` and means over the block:
+    ``dx = inv_std * (gh - mean(gh) - x_hat * mean(gh * x_hat))``.
     """
 
-    def forward(self, x, *, rows, eps):
+    def forward(self, x, *params, view, eps, affine):
         xp = get_array_module(x)
-        x2 = x.reshape(rows, -1)  # (R, L)
+        blocks, groups, per_group, length = view
+        weight = params[0].reshape(groups, per_group) if affine[0] else None
+        bias = params[-1].reshape(groups, per_group) if affine[1] else None
+        x2 = x.reshape(blocks * groups, -1)  # (A * G, Cg * L)
         mean = x2.mean(axis=1, keepdims=True)
         centred = x2 - mean
-        var = (centred * centred).mean(axis=1, keepdims=True)  # biased: the one that normalises
-        inv_std = (1.0 / xp.sqrt(var + eps)).astype(x.dtype, copy=False)
-        centred *= inv_std  # x_hat, in place
-        self.x_hat, self.inv_std = centred, inv_std
-        return centred.reshape(x.shape), mean[:, 0], var[:, 0]
+        count = centred.shape[1]
+        var = xp.matmul(centred[:, None, :], centred[:, :, None]).reshape(-1) / count  # row dots, no (A G, n) temp
+        inv_std = (1.0 / xp.sqrt(var + eps)).astype(x.dtype, copy=False).reshape(blocks, groups)
+        centred = centred.reshape(view)  # (A, G, Cg, L)
+        if weight is not None and length > 1:  # one pass: scale (A, G, Cg) = inv_std * weight
+            out = centred * (inv_std[:, :, None] * weight)[..., None]
+        else:
+            out = centred * inv_std[:, :, None, None]
+            if weight is not None:
+                out *= weight[None, :, :, None]
+        if bias is not None:
+            out += bias[None, :, :, None]
+        self.centred, self.inv_std, self.weight, self.affine = centred, inv_std, weight, affine
+        self.param_shape = params[0].shape if params else None
+        return out.reshape(x.shape), mean.reshape(-1), var
 
     def backward(self, grad):
-        g = grad.reshape(self.x_hat.shape)  # (R, L)
-        x_hat = self.x_hat
-        dx = g - g.mean(axis=1, keepdims=True)
-        dx -= x_hat * (g * x_hat).mean(axis=1, keepdims=True)
-        dx *= self.inv_std
-        return (dx.reshape(grad.shape),)
+        centred, inv_std, weight = self.centred, self.inv_std, self.weight
+        if centred.shape[1] == 1 and centred.shape[3] == 1:  # (A, 1, K, 1): layer norm
+            return self._backward_per_element(grad)
+        xp = get_array_module(grad)
+        blocks, groups, per_group, length = centred.shape
+        g = grad.reshape(centred.shape)  # (A, G, Cg, L)
+        needs = self.needs_input_grad
+        sum_g = g.sum(axis=3)  # (A, G, Cg)
+        sum_gc = xp.matmul(g[..., None, :], centred[..., :, None]).reshape(sum_g.shape)  # sum of g * centred
+        grad_input = None
+        if needs[0]:
+            count = per_group * length
+            w_sum_g = (sum_g if weight is None else sum_g * weight).sum(axis=2)  # (A, G): sum of gh
+            w_sum_gc = (sum_gc if weight is None else sum_gc * weight).sum(axis=2)  # sum of gh * centred
+            a = inv_std[:, :, None] if weight is None else inv_std[:, :, None] * weight  # (A, G, 1 or Cg)
+            b = -(inv_std**3) * w_sum_gc / count  # (A, G): -inv_std * mean(gh * x_hat) * inv_std
+            k = -inv_std * w_sum_g / count  # (A, G): -inv_std * mean(gh)
+            grad_input = g * a[..., None]
+            term = centred * b[:, :, None, None]
+            term += k[:, :, None, None]
+            grad_input += term
+            grad_input = grad_input.reshape(grad.shape)
+        return self._with_parameter_grads(grad_input, lambda: (sum_gc * inv_std[:, :, None]).sum(axis=0),
+                                          lambda: sum_g.sum(axis=0))
+
+    def _backward_per_element(self, grad):
+        """Layer norm's case, parameters per element: (A, K) rows, reductions over A as GEMVs."""
+        blocks, _, count, _ = self.centred.shape
+        centred = self.centred.reshape(blocks, count)  # (A, K)
+        g = grad.reshape(blocks, count)
+        inv_std = self.inv_std.reshape(blocks)
+        weight = None if self.weight is None else self.weight.reshape(count)
+        g_centred = g * centred  # (A, K)
+        grad_input = None
+        if self.needs_input_grad[0]:
+            gh = g * weight if weight is not None else g.copy()  # the gradient of x_hat; becomes dx
+            sum_gh = gh.sum(axis=1)  # (A,)
+            sum_gh_c = g_centred @ weight if weight is not None else g_centred.sum(axis=1)
+            b = -(inv_std**3) * sum_gh_c / count
+            k = -inv_std * sum_gh / count
+            gh *= inv_std[:, None]
+            term = centred * b[:, None]
+            term += k[:, None]
+            gh += term
+            grad_input = gh.reshape(grad.shape)
+        return self._with_parameter_grads(grad_input, lambda: inv_std @ g_centred, lambda: g.sum(axis=0))
+
+    def _with_parameter_grads(self, grad_input, weight_grad, bias_grad) -> tuple:
+        """``(grad_input, [weight grad], [bias grad])``, each parameter's computed only when needed."""
+        grads = [grad_input]
+        if self.affine[0]:
+            grads.append(weight_grad().reshape(self.param_shape) if self.needs_input_grad[1] else None)
+        if self.affine[1]:
+            grads.append(bias_grad().reshape(self.param_shape) if self.needs_input_grad[-1] else None)
+        return tuple(grads)
+
+
+def _normalize(input, view, weight, bias, eps):
+    """Apply ``PerSampleNorm`` with whichever of ``weight`` and ``bias`` are given."""
+    params = [p for p in (weight, bias) if p is not None]
+    return PerSampleNorm.apply(input, *params, view=view, eps=eps, affine=(weight is not None, bias is not None))
 
 
 def _float_input(op: str, input, min_dims: int, layout: str) -> Tensor:
@@ -76,15 +149,6 @@ def _affine_parameter(op: str, name: str, value, shape: tuple, input: Tensor, co
         raise invalid(op, name, f"a {input.dtype} tensor of shape {shape}", f"{value.dtype} of shape {value.shape}",
                       context)
     return value
-
-
-def _affine(out: Tensor, weight, bias, shape: tuple) -> Tensor:
-    """``out * weight + bias`` with the (C,) or ``normalized_shape`` parameters viewed as ``shape``."""
-    if weight is not None:
-        out = out * weight.reshape(shape)
-    if bias is not None:
-        out = out + bias.reshape(shape)
-    return out
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
@@ -124,9 +188,8 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
     eps = _check_eps(op, eps, context)
     weight = _affine_parameter(op, "weight", weight, shape, input, context)
     bias = _affine_parameter(op, "bias", bias, shape, input, context)
-    rows = math.prod(input.shape[: input.ndim - len(shape)])
-    out, _, _ = Standardize.apply(input, rows=rows, eps=eps)
-    return _affine(out, weight, bias, shape)
+    view = (math.prod(input.shape[: input.ndim - len(shape)]), 1, math.prod(shape), 1)
+    return _normalize(input, view, weight, bias, eps)[0]
 
 
 def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
@@ -160,8 +223,9 @@ def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5
     eps = _check_eps(op, eps, context)
     weight = _affine_parameter(op, "weight", weight, (channels,), input, context)
     bias = _affine_parameter(op, "bias", bias, (channels,), input, context)
-    out, _, _ = Standardize.apply(input, rows=input.shape[0] * int(num_groups), eps=eps)
-    return _affine(out, weight, bias, (channels,) + (1,) * (input.ndim - 2))
+    groups = int(num_groups)
+    view = (input.shape[0], groups, channels // groups, math.prod(input.shape[2:]))
+    return _normalize(input, view, weight, bias, eps)[0]
 
 
 def _running_stat(op, name, value, channels, context):
@@ -219,10 +283,10 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
                          f"{input.shape}")
     weight = _affine_parameter(op, "weight", weight, (channels,), input, context)
     bias = _affine_parameter(op, "bias", bias, (channels,), input, context)
-    out, mean, var = Standardize.apply(input, rows=input.shape[0] * channels, eps=eps)
+    out, mean, var = _normalize(input, (input.shape[0], channels, 1, positions), weight, bias, eps)
     unbiased = positions / max(positions - 1, 1)  # the running variance is the unbiased one, as PyTorch
     for running, planes in ((mean_array, mean.data), (var_array, var.data * unbiased)):
         if running is not None:
             running *= 1.0 - momentum
             running += momentum * planes.reshape(input.shape[0], channels).mean(axis=0).astype(running.dtype)
-    return _affine(out, weight, bias, (channels,) + (1,) * (input.ndim - 2))
+    return out

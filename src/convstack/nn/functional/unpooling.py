@@ -26,10 +26,12 @@ class _MaxUnpoolNd(Function):
     def forward(self, x, *, indices, out_sizes):
         xp = get_array_module(x)
         x, self.unbatched = add_batch(x, len(out_sizes))
-        planes = x.shape[0] * x.shape[1]
-        self.flat = indices.reshape(planes, -1)  # (N * C, prod(I))
-        out = xp.zeros((planes, math.prod(out_sizes)), dtype=x.dtype)  # (N * C, prod(O))
-        xp.put_along_axis(out, self.flat, x.reshape(planes, -1), axis=1)
+        planes, plane = x.shape[0] * x.shape[1], math.prod(out_sizes)
+        # flat positions in the whole (N * C * prod(O),) output: each plane's offset plus its per-plane index
+        offsets = xp.arange(planes, dtype=xp.int64)[:, None] * plane
+        self.flat = (indices.reshape(planes, -1) + offsets).reshape(-1)
+        out = xp.zeros(planes * plane, dtype=x.dtype)
+        out[self.flat] = x.reshape(-1)
         self.in_shape = x.shape
         out = out.reshape(x.shape[:2] + tuple(out_sizes))
         return out[0] if self.unbatched else out
@@ -37,8 +39,7 @@ class _MaxUnpoolNd(Function):
     def backward(self, grad):
         xp = get_array_module(grad)
         grad = grad[None] if self.unbatched else grad
-        planes = grad.shape[0] * grad.shape[1]
-        grad_input = xp.take_along_axis(grad.reshape(planes, -1), self.flat, axis=1).reshape(self.in_shape)
+        grad_input = xp.take(grad.reshape(-1), self.flat).reshape(self.in_shape)
         return (grad_input[0] if self.unbatched else grad_input,)
 
 
