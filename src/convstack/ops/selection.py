@@ -17,6 +17,8 @@ from __future__ import annotations
 import math
 import numbers
 
+import numpy
+
 from convstack.autograd import Function
 from convstack.backend import get_array_module
 
@@ -40,14 +42,12 @@ def axis(op: str, dim, ndim: int) -> int:
 
 def index_array(op: str, index, argument: str = "index"):
     """The integer array behind ``index`` (a tensor, an array or a list)."""
-    xp_array = index.data if hasattr(index, "grad_fn") else index
-    if not hasattr(xp_array, "dtype"):
-        import numpy
-
-        xp_array = numpy.asarray(xp_array)
-    if xp_array.dtype.kind not in "iu":
-        raise TypeError(f"{op}: expected an integer tensor as `{argument}`, received dtype {xp_array.dtype}")
-    return xp_array
+    array = index.data if hasattr(index, "grad_fn") else index
+    if not hasattr(array, "dtype"):
+        array = numpy.asarray(array)
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"{op}: expected an integer tensor as `{argument}`, received dtype {array.dtype}")
+    return array
 
 
 def _check_bounds(op: str, index, size: int, dim: int) -> None:
@@ -256,7 +256,7 @@ def masked_fill(input, mask, value, value_tensor):
     if mask.dtype != bool:
         raise TypeError(f"{op}: expected a boolean mask, received dtype {mask.dtype}")
     try:
-        broadcast = tuple(xp.broadcast_shapes(mask.shape, input.shape))
+        broadcast = tuple(numpy.broadcast_shapes(mask.shape, input.shape))  # shape arithmetic only
     except ValueError:
         broadcast = None
     if broadcast != input.shape:
