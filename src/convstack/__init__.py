@@ -27,6 +27,18 @@ from convstack.factory import (
     zeros_like,
 )
 from convstack.functions import abs, argmax, cat, clamp, exp, flatten, log, matmul, mean, sqrt, stack, sum, where
+from convstack.functions import (  # selection, sorting and running sums (ops/selection.py, ops/sorting.py)
+    argsort,
+    clip,
+    cumsum,
+    gather,
+    index_select,
+    masked_fill,
+    scatter,
+    scatter_add,
+    sort,
+    topk,
+)
 from convstack.random import default_generator, manual_seed
 from convstack.tensor import Tensor, as_tensor, tensor
 from convstack.threads import get_num_threads, set_num_threads
@@ -34,6 +46,7 @@ from convstack.nn.kernels.tiers import get_kernel_tier, kernel_tier, set_kernel_
 
 # Sub-packages: convstack.nn, .optim, .data, .models, .train, .io (imported after the core they build on).
 from convstack import nn, optim
+from convstack.io.serialization import load, save  # torch.save / torch.load on the pickle-free checkpoint format
 
 float32 = backend.numpy.float32
 float64 = backend.numpy.float64
@@ -82,6 +95,18 @@ __all__ = [
     "flatten",
     "matmul",
     "argmax",
+    "gather",
+    "scatter",
+    "scatter_add",
+    "index_select",
+    "masked_fill",
+    "sort",
+    "argsort",
+    "topk",
+    "cumsum",
+    "clip",
+    "save",
+    "load",
     "float32",
     "float64",
     "int64",

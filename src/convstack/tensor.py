@@ -15,7 +15,7 @@ import numpy
 
 from convstack import autograd, backend
 from convstack.autograd import Function, is_grad_enabled, run_backward
-from convstack.ops import arithmetic, elementwise, indexing, reduction, shape
+from convstack.ops import arithmetic, elementwise, indexing, reduction, selection, shape, sorting
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
 
@@ -339,9 +339,7 @@ class Tensor:
     __abs__ = abs
 
     def clamp(self, min=None, max=None):  # noqa: A002 - PyTorch's argument names
-        if min is None and max is None:
-            raise ValueError("clamp: at least one of `min` and `max` must be given")
-        return elementwise.Clamp.apply(self, min=min, max=max)
+        return elementwise.clamp(self, min, max)
 
     clip = clamp
 
@@ -417,6 +415,51 @@ class Tensor:
             return Tensor._make(numpy.int64(self.data.argmin()))
         out = self.data.argmin(axis=dim)
         return Tensor._make(numpy.expand_dims(out, dim) if keepdim else out)
+
+    # ------------------------------------------ selection, sorting, running sums (ops/selection.py, ops/sorting.py)
+    def gather(self, dim, index):
+        return selection.gather(self, dim, index)
+
+    def scatter(self, dim, index, src=None, *, value=None):
+        """``src`` (a tensor) or ``value`` (a number, also accepted in ``src``'s place) written at ``index``."""
+        if src is not None and not isinstance(src, numbers.Number):
+            src = as_tensor(src)
+        return selection.scatter(self, dim, index, src, value)
+
+    def scatter_add(self, dim, index, src):
+        return selection.scatter_add(self, dim, index, as_tensor(src))
+
+    def index_select(self, dim, index):
+        return selection.index_select(self, dim, index)
+
+    def masked_fill(self, mask, value):
+        if not isinstance(value, Tensor):
+            if not isinstance(value, numbers.Number):
+                raise TypeError(f"masked_fill: expected a number or a 0-D tensor as value, received "
+                                f"{type(value).__name__}")
+            value = Tensor._make(backend.get_array_module(self.data).asarray(value, dtype=self.dtype))
+        return selection.masked_fill(self, mask, value, value)
+
+    def where(self, condition, other):
+        from convstack.functions import where
+
+        return where(condition, self, other)
+
+    def sort(self, dim: int = -1, descending: bool = False, stable: bool = False):
+        """``(values, indices)`` sorted along ``dim`` (stable; NaN counts as the largest), as ``torch.sort``."""
+        return ValuesIndices(*sorting.sort(self, dim, descending, stable))
+
+    def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False):
+        return sorting.argsort(self, dim, descending, stable)
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002
+        """``(values, indices)`` of the ``k`` largest (``largest=False``: smallest) along ``dim``, as ``torch.topk``."""
+        return ValuesIndices(*sorting.topk(self, k, dim, largest, sorted))
+
+    def cumsum(self, dim: int, *, dtype=None):
+        """Running sum along ``dim`` (integers and booleans in int64), as ``torch.cumsum``."""
+        dtype = None if dtype is None else backend.check_dtype(dtype, "cumsum")
+        return reduction.Cumsum.apply(self, dim=selection.axis("cumsum", dim, self.ndim), dtype=dtype)
 
     # ---------------------------------------------------------------------- shape
     def reshape(self, *shape):

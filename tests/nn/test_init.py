@@ -129,3 +129,31 @@ def test_default_layer_initialisation_bounds(layer, fan_in):
     first = values(module.weight)
     module.reset_parameters(generator=np.random.default_rng(0))
     np.testing.assert_array_equal(first, values(module.weight))
+
+
+@pytest.mark.parametrize("shape", [(3, 5), (5, 3), (4, 4), (8, 3, 3, 3), (2, 6, 1)])
+@pytest.mark.parametrize("gain", [1.0, math.sqrt(2)])
+def test_orthogonal_rows_or_columns_are_orthonormal_times_gain(shape, gain):
+    w = init.orthogonal_(weight(*shape), gain=gain)
+    matrix = values(w).reshape(shape[0], -1)
+    gram = matrix @ matrix.T if matrix.shape[0] <= matrix.shape[1] else matrix.T @ matrix
+    np.testing.assert_allclose(gram, gain**2 * np.eye(min(matrix.shape)), atol=1e-5)
+
+
+def test_orthogonal_is_uniform_over_orthogonal_matrices():
+    """Haar measure: every entry has mean 0 and variance 1/n (without the sign fix QR's first entry is biased)."""
+    rng = np.random.default_rng(0)
+    draws = np.stack([values(init.orthogonal_(weight(3, 3), generator=rng)) for _ in range(3000)])
+    np.testing.assert_allclose(draws.mean(axis=0), 0, atol=0.04)
+    np.testing.assert_allclose((draws**2).mean(axis=0), 1 / 3, atol=0.03)
+
+
+def test_orthogonal_keeps_dtype_is_reproducible_and_refuses_vectors():
+    double = nn.Parameter(cs.zeros(4, 4, dtype=cs.float64))
+    assert init.orthogonal_(double).dtype == np.float64
+    first = values(init.orthogonal_(weight(3, 4), generator=np.random.default_rng(5)))
+    np.testing.assert_array_equal(first, values(init.orthogonal_(weight(3, 4), generator=np.random.default_rng(5))))
+    assert init.orthogonal_(weight(0, 3)).shape == (0, 3)
+    with pytest.raises(ValueError, match=r"orthogonal_: only tensors with 2 or more dimensions are supported, "
+                                         r"received shape \(5,\)"):
+        init.orthogonal_(weight(5))

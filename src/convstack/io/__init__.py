@@ -8,6 +8,7 @@ from convstack.io.checkpoint import (
     save_checkpoint,
     save_safetensors,
 )
+from convstack.io.serialization import load, save
 
 __all__ = [
     "CheckpointError",
@@ -16,6 +17,8 @@ __all__ = [
     "load_safetensors",
     "save_checkpoint",
     "save_safetensors",
+    "save",
+    "load",
 ]
 
 from convstack.io.onnx_export import export_onnx  # noqa: E402 - onnx itself is imported only when called

@@ -52,7 +52,10 @@ class CheckpointError(ValueError):
 
 # ----------------------------------------------------------------------------- raw tensors
 def save_safetensors(arrays: dict, path, metadata: dict | None = None) -> None:
-    """Write ``{name: array}`` as a safetensors file, atomically, with a checksum."""
+    """Write ``{name: array}`` as a safetensors file, atomically, with a checksum.
+
+    ``path`` is a file path, or a binary file object (``io.BytesIO``, an open file) written in place.
+    """
     header, chunks, offset = {}, [], 0
     digest = hashlib.sha256()
     for name, value in arrays.items():
@@ -73,16 +76,28 @@ def save_safetensors(arrays: dict, path, metadata: dict | None = None) -> None:
     header["__metadata__"] = meta
     encoded = json.dumps(header, separators=(",", ":")).encode()
     encoded += b" " * (-len(encoded) % 8)  # the format aligns the data section to 8 bytes
-    _atomic_write(Path(path), [struct.pack("<Q", len(encoded)), encoded, *chunks])
+    chunks = [struct.pack("<Q", len(encoded)), encoded, *chunks]
+    if hasattr(path, "write"):
+        for chunk in chunks:
+            path.write(chunk)
+    else:
+        _atomic_write(Path(path), chunks)
 
 
 def load_safetensors(path) -> tuple[dict, dict]:
-    """Read a safetensors file: ``({name: numpy array}, metadata)``; verify the checksum if present."""
-    path = Path(path)
-    try:
-        blob = path.read_bytes()
-    except OSError as error:
-        raise CheckpointError(f"{path}: cannot read checkpoint ({error.strerror})") from error
+    """Read a safetensors file: ``({name: numpy array}, metadata)``; verify the checksum if present.
+
+    ``path`` is a file path, or a binary file object read from its current position to the end.
+    """
+    if hasattr(path, "read"):
+        blob = path.read()
+        path = getattr(path, "name", "<stream>")
+    else:
+        path = Path(path)
+        try:
+            blob = path.read_bytes()
+        except OSError as error:
+            raise CheckpointError(f"{path}: cannot read checkpoint ({error.strerror})") from error
     if len(blob) < 8:
         raise CheckpointError(f"{path}: truncated checkpoint ({len(blob)} bytes, no header)")
     (header_length,) = struct.unpack("<Q", blob[:8])

@@ -131,6 +131,32 @@ def trunc_normal_(tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, 
     return _fill(tensor, out)
 
 
+def orthogonal_(tensor, gain: float = 1.0, generator=None):
+    """Fill with a (semi-)orthogonal matrix times ``gain`` (Saxe et al. 2014), as ``torch.nn.init.orthogonal_``.
+
+    The tensor is viewed as a (rows, cols) matrix, ``rows = shape[0]``: its rows are orthonormal
+    when ``rows <= cols``, its columns otherwise. Drawn as the Q of the QR decomposition of a
+    standard normal matrix, with Q's columns signed by R's diagonal so that the law is uniform
+    (Haar) over orthogonal matrices (Mezzadri 2007).
+    """
+    if tensor.ndim < 2:
+        raise ValueError(f"orthogonal_: only tensors with 2 or more dimensions are supported, received shape "
+                         f"{tensor.shape}")
+    if tensor.numel() == 0:
+        return tensor
+    rows = tensor.shape[0]
+    cols = tensor.numel() // rows
+    rng = generator or default_generator()
+    flattened = rng.normal(0.0, 1.0, size=(rows, cols))
+    if rows < cols:
+        flattened = flattened.T  # (cols, rows): QR of the tall matrix gives orthonormal columns
+    q, r = numpy.linalg.qr(flattened)  # q: (max, min)
+    q *= numpy.sign(numpy.diag(r))
+    if rows < cols:
+        q = q.T
+    return _fill(tensor, gain * q.reshape(tensor.shape))
+
+
 def constant_(tensor, val: float):
     return _fill(tensor, val)
 

@@ -1,4 +1,4 @@
-"""Reductions over dimensions: sum, mean, max/min (with indices), var."""
+"""Reductions over dimensions: sum, mean, max/min (with indices), var; and the running sum cumsum."""
 
 from __future__ import annotations
 
@@ -115,3 +115,18 @@ class MaxMin(Function):
         out = xp.zeros(self.shape, dtype=grad.dtype)
         xp.put_along_axis(out, self.arg_kept, grad, axis=self.dim)
         return (out,)
+
+
+class Cumsum(Function):
+    """Running sum along ``dim``; its gradient is the running sum of the gradient taken from the other end."""
+
+    def forward(self, a, *, dim, dtype):
+        xp = get_array_module(a)
+        self.dim = dim
+        if dtype is None and a.dtype.kind in "biu":
+            dtype = xp.int64  # PyTorch sums integers and booleans in int64
+        return xp.cumsum(a, axis=dim, dtype=dtype)
+
+    def backward(self, grad):
+        xp = get_array_module(grad)
+        return (xp.flip(xp.cumsum(xp.flip(grad, axis=self.dim), axis=self.dim), axis=self.dim),)

@@ -1,7 +1,8 @@
 """Stateless ops, used as ``import convstack.nn.functional as F``.
 
 Names, argument names and argument order follow ``torch.nn.functional``.
-One op family per file: conv, pooling, activation, linear, dropout, padding, loss.
+One op family per file: conv, pooling, unpooling, activation (classic, piecewise, smooth), linear,
+dropout, padding, loss, normalization (batch, per-sample).
 """
 from convstack.nn.functional.activation import (  # noqa: F401
     elu,
@@ -30,17 +31,12 @@ from convstack.nn.functional.local import (  # noqa: F401
     tiled_conv1d,
     tiled_conv2d,
 )
-from convstack.nn.functional.loss import (  # noqa: F401
-    binary_cross_entropy_with_logits,
-    cross_entropy,
-    l1_loss,
-    mse_loss,
-    multi_margin_loss,
-    nll_loss,
-)
+from convstack.nn.functional.loss import cross_entropy, multi_margin_loss, nll_loss  # noqa: F401
 from convstack.nn.functional.maxout import maxout  # noqa: F401
 from convstack.nn.functional.normalization import batch_norm, local_response_norm  # noqa: F401
 from convstack.nn.functional.padding import pad  # noqa: F401
+from convstack.nn.functional.per_sample_normalization import group_norm, instance_norm, layer_norm  # noqa: F401
+from convstack.nn.functional.piecewise_activation import hardsigmoid, hardswish, prelu, relu6  # noqa: F401
 from convstack.nn.functional.pooling import (
     avg_pool1d,
     avg_pool2d,
@@ -49,4 +45,12 @@ from convstack.nn.functional.pooling import (
     max_pool2d,
     max_pool3d,
 )
+from convstack.nn.functional.probability_loss import (  # noqa: F401
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    kl_div,
+)
+from convstack.nn.functional.regression_loss import huber_loss, l1_loss, mse_loss, smooth_l1_loss  # noqa: F401
+from convstack.nn.functional.smooth_activation import mish, silu, softplus  # noqa: F401
+from convstack.nn.functional.unpooling import max_unpool1d, max_unpool2d, max_unpool3d  # noqa: F401
 from convstack.nn.functional.upsample import interpolate, upsample  # noqa: F401

@@ -1,52 +1,25 @@
-"""Loss functions: classification (cross-entropy, NLL, multi-class hinge), regression (MSE, L1)
-and binary cross-entropy on logits.
+"""Classification losses: cross-entropy (class indices or probabilities, label smoothing), NLL, multi-class hinge.
 
 Each op computes the unreduced, per-element loss (a ``Function`` where the gradient has a
-closed form worth writing, tensor ops otherwise) and ``_reduce`` applies ``reduction``.
+closed form worth writing, tensor ops otherwise) and ``apply_reduction`` applies ``reduction``.
 Class-index losses take input (N, C, d1, ...) with target (N, d1, ...), or input (C,)
-with a scalar target.
+with a scalar target. Regression losses live in ``regression_loss``, losses on
+probabilities (binary cross-entropy, KL divergence) in ``probability_loss``.
 """
 
 from __future__ import annotations
 
 import numbers
 
-import numpy
-
 from convstack.autograd import Function
 from convstack.backend import get_array_module
+from convstack.nn.functional._reduction import apply_reduction, check_reduction, check_same_shape
 from convstack.nn.functional._utils import invalid, shape_context
 from convstack.nn.functional.activation import log_softmax
 from convstack.tensor import Tensor, as_tensor
 
-_REDUCTIONS = ("mean", "sum", "none")
-
 
 # ---------------------------------------------------------------------------- argument checks
-def _check_reduction(op: str, reduction) -> None:
-    if reduction not in _REDUCTIONS:
-        raise invalid(op, "reduction", "'mean', 'sum' or 'none'", reduction)
-
-
-def _reduce(loss: Tensor, reduction: str, denominator=None) -> Tensor:
-    """``loss`` summed, averaged (over elements, or divided by ``denominator``) or left as is."""
-    if reduction == "none":
-        return loss
-    if reduction == "sum":
-        return loss.sum()
-    if denominator is None:
-        return loss.mean()
-    return loss.sum() / Tensor._make(get_array_module(loss.data).asarray(denominator, dtype=loss.dtype))
-
-
-def _same_shape(op: str, input: Tensor, target: Tensor) -> None:
-    if input.shape != target.shape:
-        raise ValueError(
-            f"{op}: input and target must have the same shape, received "
-            f"{shape_context(input=input.shape, target=target.shape)}"
-        )
-
-
 def _batched_classes(op: str, input: Tensor, target: Tensor, ignore_index):
     """Input as (N, C, *spatial) and target as (N, *spatial) index arrays, checked; ``unbatched`` flag."""
     if input.ndim == 0:
@@ -163,33 +136,6 @@ class MultiMarginLoss(Function):
         return (grad_others - self.one_hot * grad_others.sum(axis=1, keepdims=True),)
 
 
-class BinaryCrossEntropyWithLogits(Function):
-    """``w * ((1 - t) x + (1 + (pos_weight - 1) t) log(1 + exp(-x)))``, with a stable softplus."""
-
-    def forward(self, x, target, *, weight, pos_weight):
-        xp = get_array_module(x)
-        self.softplus_neg = xp.log1p(xp.exp(-xp.abs(x))) + xp.maximum(-x, 0)  # log(1 + e^-x)
-        self.log_weight = 1 if pos_weight is None else (pos_weight - 1) * target + 1
-        self.x, self.target, self.weight, self.pos_weight = x, target, weight, pos_weight
-        loss = (1 - target) * x + self.log_weight * self.softplus_neg
-        return loss if weight is None else loss * weight
-
-    def backward(self, grad):
-        xp = get_array_module(grad)
-        if self.weight is not None:
-            grad = grad * self.weight
-        grad_x = grad_target = None
-        if self.needs_input_grad[0]:
-            sigmoid_neg = xp.exp(-(self.x + self.softplus_neg))  # 1 - sigmoid(x) = exp(-softplus(x))
-            grad_x = grad * ((1 - self.target) - self.log_weight * sigmoid_neg)
-        if self.needs_input_grad[1]:
-            dloss_dtarget = -self.x
-            if self.pos_weight is not None:
-                dloss_dtarget = dloss_dtarget + (self.pos_weight - 1) * self.softplus_neg
-            grad_target = grad * dloss_dtarget
-        return grad_x, grad_target
-
-
 # ------------------------------------------------------------------------------- public ops
 def nll_loss(input, target, weight=None, ignore_index: int = -100, reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of class indices given log-probabilities.
@@ -210,14 +156,14 @@ def nll_loss(input, target, weight=None, ignore_index: int = -100, reduction: st
         tensor(1.)
     """
     input, target = as_tensor(input), as_tensor(target)
-    _check_reduction("nll_loss", reduction)
+    check_reduction("nll_loss", reduction)
     batched, indices, unbatched = _batched_classes("nll_loss", input, target, ignore_index)
     weight = _class_weight("nll_loss", weight, batched.shape[1], input)
     safe, target_weight = _target_weights(indices, weight, ignore_index, input.dtype)
     loss = NLLLoss.apply(batched, target=safe, target_weight=target_weight)
     if unbatched:
         loss = loss.reshape(())
-    return _reduce(loss, reduction, target_weight.sum())
+    return apply_reduction(loss, reduction, target_weight.sum())
 
 
 def cross_entropy(
@@ -248,7 +194,7 @@ def cross_entropy(
         tensor(1.3863)
     """
     input, target = as_tensor(input), as_tensor(target)
-    _check_reduction("cross_entropy", reduction)
+    check_reduction("cross_entropy", reduction)
     if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real) or not (
         0.0 <= label_smoothing <= 1.0
     ):
@@ -274,11 +220,11 @@ def cross_entropy(
         loss = loss * (1 - label_smoothing) + smooth * (label_smoothing / classes)
     if unbatched:
         loss = loss.reshape(())
-    return _reduce(loss, reduction, target_weight.sum())
+    return apply_reduction(loss, reduction, target_weight.sum())
 
 
 def _cross_entropy_probabilities(input, target, weight, class_dim, reduction, label_smoothing) -> Tensor:
-    _same_shape("cross_entropy", input, target)
+    check_same_shape("cross_entropy", input, target)
     classes = input.shape[class_dim]
     if target.dtype != input.dtype:
         target = target.to(input.dtype)
@@ -287,7 +233,7 @@ def _cross_entropy_probabilities(input, target, weight, class_dim, reduction, la
     terms = log_softmax(input, class_dim) * target
     if weight is not None:
         terms = terms * Tensor._make(weight.reshape((-1,) + (1,) * (input.ndim - class_dim - 1)))
-    return _reduce(-terms.sum(class_dim), reduction)
+    return apply_reduction(-terms.sum(class_dim), reduction)
 
 
 def multi_margin_loss(input, target, p: int = 1, margin: float = 1.0, weight=None, reduction: str = "mean") -> Tensor:
@@ -309,7 +255,7 @@ def multi_margin_loss(input, target, p: int = 1, margin: float = 1.0, weight=Non
         tensor(0.325)
     """
     input, target = as_tensor(input), as_tensor(target)
-    _check_reduction("multi_margin_loss", reduction)
+    check_reduction("multi_margin_loss", reduction)
     if p not in (1, 2) or isinstance(p, bool):
         raise invalid("multi_margin_loss", "p", "1 or 2", p)
     if input.ndim not in (1, 2):
@@ -322,88 +268,4 @@ def multi_margin_loss(input, target, p: int = 1, margin: float = 1.0, weight=Non
     loss = MultiMarginLoss.apply(batched, target=indices, p=p, margin=float(margin), target_weight=target_weight)
     if unbatched:
         loss = loss.reshape(())
-    return _reduce(loss, reduction)
-
-
-def mse_loss(input, target, reduction: str = "mean") -> Tensor:
-    """Squared error ``(input - target) ** 2``, reduced.
-
-    Shape:
-        - Input and target: the same shape. Output: scalar, or that shape with ``reduction='none'``.
-
-    Examples:
-        >>> F.mse_loss(cs.tensor([1.0, 2.0]), cs.tensor([0.0, 0.0]))
-        tensor(2.5)
-    """
-    input, target = as_tensor(input), as_tensor(target)
-    _check_reduction("mse_loss", reduction)
-    _same_shape("mse_loss", input, target)
-    difference = input - target
-    return _reduce(difference * difference, reduction)
-
-
-def l1_loss(input, target, reduction: str = "mean") -> Tensor:
-    """Absolute error ``|input - target|``, reduced.
-
-    Shape:
-        - Input and target: the same shape. Output: scalar, or that shape with ``reduction='none'``.
-
-    Examples:
-        >>> F.l1_loss(cs.tensor([1.0, -2.0]), cs.tensor([0.0, 0.0]))
-        tensor(1.5)
-    """
-    input, target = as_tensor(input), as_tensor(target)
-    _check_reduction("l1_loss", reduction)
-    _same_shape("l1_loss", input, target)
-    return _reduce((input - target).abs(), reduction)
-
-
-def _broadcast_option(op: str, name: str, value, input: Tensor):
-    if value is None:
-        return None
-    array = as_tensor(value).data.astype(input.dtype, copy=False)
-    try:
-        broadcast = numpy.broadcast_shapes(array.shape, input.shape)  # shape arithmetic only
-    except ValueError:
-        broadcast = None
-    if broadcast != input.shape:
-        raise ValueError(
-            f"{op}: {name} must broadcast to the input's shape, received "
-            f"{shape_context(input=input.shape, **{name: array.shape})}"
-        )
-    return array
-
-
-def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str = "mean", pos_weight=None) -> Tensor:
-    """Binary cross-entropy of ``sigmoid(input)`` against ``target`` in [0, 1], computed on the logits.
-
-    ``loss = -w [pos_weight t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))]``, evaluated as
-    ``(1 - t) x + (1 + (pos_weight - 1) t) softplus(-x)`` so that no exp overflows.
-
-    Args:
-        input: logits of any shape.
-        target: probabilities of the same shape.
-        weight: rescaling weight broadcastable to the input's shape.
-        reduction: ``'mean'``, ``'sum'`` or ``'none'``.
-        pos_weight: weight of positive examples, broadcastable to the input (e.g. (C,) for the last dim).
-
-    Shape:
-        - Output: scalar, or the input's shape with ``reduction='none'``.
-
-    Examples:
-        >>> F.binary_cross_entropy_with_logits(cs.zeros(2), cs.tensor([0.0, 1.0]))
-        tensor(0.6931)
-    """
-    op = "binary_cross_entropy_with_logits"
-    input, target = as_tensor(input), as_tensor(target)
-    _check_reduction(op, reduction)
-    _same_shape(op, input, target)
-    if target.dtype != input.dtype:
-        target = target.to(input.dtype)
-    loss = BinaryCrossEntropyWithLogits.apply(
-        input,
-        target,
-        weight=_broadcast_option(op, "weight", weight, input),
-        pos_weight=_broadcast_option(op, "pos_weight", pos_weight, input),
-    )
-    return _reduce(loss, reduction)
+    return apply_reduction(loss, reduction)

@@ -6,9 +6,12 @@ unchanged; convstack always computes out of place (same values, same gradients).
 
 from __future__ import annotations
 
+import numpy
+
 from convstack.nn import functional as F
 from convstack.nn.modules._args import ArgumentCheck, Configurable
 from convstack.nn.modules.module import Module
+from convstack.nn.modules.parameter import Parameter
 
 
 class ReLU(Configurable, Module):
@@ -142,3 +145,124 @@ class LogSoftmax(_SoftmaxBase):
 
     def forward(self, input):
         return F.log_softmax(input, self._dim(input))
+
+
+class _InplaceActivation(Configurable, Module):
+    """An element-wise activation whose only argument is PyTorch's ``inplace`` (accepted, computed out of place)."""
+
+    _config_keys = ("inplace",)
+    _function = None  # the functional op, set by each subclass
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        check = ArgumentCheck(type(self).__name__)
+        self.inplace = check.boolean("inplace", inplace)
+        check.done()
+
+    def forward(self, input):
+        return type(self)._function(input)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
+
+
+class ReLU6(_InplaceActivation):
+    """``min(max(0, x), 6)`` (MobileNets).
+
+    Examples:
+        >>> import convstack as cs
+        >>> cs.nn.ReLU6()(cs.tensor([-1.0, 3.0, 9.0]))
+        tensor([0., 3., 6.])
+    """
+
+    _function = F.relu6
+
+
+class Hardsigmoid(_InplaceActivation):
+    """``relu6(x + 3) / 6``, the piecewise-linear sigmoid of MobileNetV3 (Howard et al. 2019)."""
+
+    _function = F.hardsigmoid
+
+
+class Hardswish(_InplaceActivation):
+    """``x * relu6(x + 3) / 6``, the piecewise-linear SiLU of MobileNetV3 (Howard et al. 2019)."""
+
+    _function = F.hardswish
+
+
+class SiLU(_InplaceActivation):
+    """``x * sigmoid(x)`` (Elfwing et al. 2018; "swish", Ramachandran et al. 2017)."""
+
+    _function = F.silu
+
+
+class Mish(_InplaceActivation):
+    """``x * tanh(softplus(x))`` (Misra 2019)."""
+
+    _function = F.mish
+
+
+class Softplus(Configurable, Module):
+    """``log(1 + exp(beta * x)) / beta``, a smooth ReLU; ``x`` where ``beta * x > threshold``.
+
+    Examples:
+        >>> import convstack as cs
+        >>> cs.nn.Softplus(beta=2.0)(cs.tensor([0.0, 20.0]))
+        tensor([ 0.3466, 20.    ])
+    """
+
+    _config_keys = ("beta", "threshold")
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0):
+        super().__init__()
+        check = ArgumentCheck("Softplus")
+        self.beta = check.number("beta", beta)
+        if self.beta == 0:
+            check.fail("beta", "a non-zero number", beta)
+        self.threshold = check.number("threshold", threshold)
+        check.done()
+
+    def forward(self, input):
+        return F.softplus(input, self.beta, self.threshold)
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
+class PReLU(Configurable, Module):
+    """Parametric ReLU (He et al. 2015): ``x`` for x > 0, ``weight * x`` otherwise, the slope learned.
+
+    Args:
+        num_parameters: 1 (one slope shared by all channels) or C (one per channel, dim 1).
+        init: the initial slope.
+        dtype: of the weight (default float32).
+
+    Shape:
+        Input (N, C, *) (any shape with one parameter), output the same.
+
+    Examples:
+        >>> import convstack as cs
+        >>> cs.nn.PReLU()(cs.tensor([-2.0, 1.0]))
+        tensor([-0.5,  1. ], grad_fn=<PReLU>)
+    """
+
+    def __init__(self, num_parameters: int = 1, init: float = 0.25, dtype=None):
+        super().__init__()
+        check = ArgumentCheck("PReLU")
+        self.num_parameters = check.positive_int("num_parameters", num_parameters)
+        self.init = check.number("init", init)
+        dtype = check.float_dtype(dtype)
+        check.done()
+        self.weight = Parameter(numpy.full(num_parameters, init, dtype=dtype))
+
+    def reset_parameters(self) -> None:
+        self.weight.data[...] = self.init
+
+    def forward(self, input):
+        return F.prelu(input, self.weight)
+
+    def get_config(self) -> dict:
+        return {"num_parameters": self.num_parameters, "init": self.init, "dtype": str(self.weight.dtype)}
+
+    def extra_repr(self) -> str:
+        return f"num_parameters={self.num_parameters}"

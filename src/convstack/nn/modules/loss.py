@@ -1,6 +1,7 @@
 """Loss modules: each holds its options (and weight tensors, as buffers) and calls one functional loss.
 
-``reduction`` is ``'mean'`` (default), ``'sum'`` or ``'none'`` (per-element losses).
+``reduction`` is ``'mean'`` (default), ``'sum'`` or ``'none'`` (per-element losses); ``KLDivLoss``
+also takes ``'batchmean'``.
 PyTorch's long-deprecated ``size_average``/``reduce`` arguments are not offered.
 """
 
@@ -21,9 +22,11 @@ class _Loss(Configurable, Module):
         super().__init__()
         self._setup(ArgumentCheck(type(self).__name__), reduction)
 
+    _reductions = _REDUCTIONS
+
     def _setup(self, check: ArgumentCheck, reduction: str, **weights) -> None:
         """Check ``reduction`` and the weight tensors with the subclass's other arguments, then register."""
-        self.reduction = check.choice("reduction", reduction, _REDUCTIONS)
+        self.reduction = check.choice("reduction", reduction, self._reductions)
         for name, value in weights.items():
             if value is not None and not isinstance(value, Tensor) and not hasattr(value, "shape"):
                 check.fail(name, "a 1-D tensor or None", value)
@@ -124,3 +127,80 @@ class BCEWithLogitsLoss(_Loss):
     def forward(self, input, target):
         return F.binary_cross_entropy_with_logits(input, target, weight=self.weight, reduction=self.reduction,
                                                   pos_weight=self.pos_weight)
+
+
+class BCELoss(_Loss):
+    """Binary cross-entropy between probabilities (after a sigmoid) and targets in [0, 1].
+
+    Each log is clamped at -100, as PyTorch's. ``BCEWithLogitsLoss`` is the stable choice for training.
+
+    Examples:
+        >>> import convstack as cs
+        >>> cs.nn.BCELoss()(cs.tensor([0.5, 0.5]), cs.tensor([1.0, 0.0]))
+        tensor(0.6931)
+    """
+
+    _config_keys = ("weight", "reduction")
+
+    def __init__(self, weight=None, reduction: str = "mean"):
+        Module.__init__(self)
+        self._setup(ArgumentCheck("BCELoss"), reduction, weight=weight)
+
+    def forward(self, input, target):
+        return F.binary_cross_entropy(input, target, weight=self.weight, reduction=self.reduction)
+
+
+class HuberLoss(_Loss):
+    """Huber loss: ``0.5 d^2`` for ``|d| < delta``, ``delta (|d| - delta / 2)`` beyond (robust regression)."""
+
+    _config_keys = ("reduction", "delta")
+
+    def __init__(self, reduction: str = "mean", delta: float = 1.0):
+        Module.__init__(self)
+        check = ArgumentCheck("HuberLoss")
+        self.delta = check.number("delta", delta, 0.0, low_open=True, expected="a positive number")
+        self._setup(check, reduction)
+
+    def forward(self, input, target):
+        return F.huber_loss(input, target, reduction=self.reduction, delta=self.delta)
+
+
+class SmoothL1Loss(_Loss):
+    """Smooth L1 loss: ``0.5 d^2 / beta`` for ``|d| < beta``, ``|d| - beta / 2`` beyond (Fast R-CNN's box loss)."""
+
+    _config_keys = ("reduction", "beta")
+
+    def __init__(self, reduction: str = "mean", beta: float = 1.0):
+        Module.__init__(self)
+        check = ArgumentCheck("SmoothL1Loss")
+        self.beta = check.number("beta", beta, 0.0, expected="a non-negative number")
+        self._setup(check, reduction)
+
+    def forward(self, input, target):
+        return F.smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
+
+
+class KLDivLoss(_Loss):
+    """KL divergence between a target distribution and the log-probabilities ``input`` (distillation's loss).
+
+    ``reduction='batchmean'`` gives the divergence per sample; ``'mean'`` divides by every element.
+    ``log_target``: the target is given as log-probabilities.
+
+    Examples:
+        >>> import convstack as cs
+        >>> teacher = cs.tensor([[0.5, 0.5]])
+        >>> cs.nn.KLDivLoss(reduction="batchmean")(cs.log(cs.tensor([[0.25, 0.75]])), teacher)
+        tensor(0.1438)
+    """
+
+    _config_keys = ("reduction", "log_target")
+    _reductions = ("none", "batchmean", "mean", "sum")
+
+    def __init__(self, reduction: str = "mean", log_target: bool = False):
+        Module.__init__(self)
+        check = ArgumentCheck("KLDivLoss")
+        self.log_target = check.boolean("log_target", log_target)
+        self._setup(check, reduction)
+
+    def forward(self, input, target):
+        return F.kl_div(input, target, reduction=self.reduction, log_target=self.log_target)

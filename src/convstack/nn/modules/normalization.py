@@ -16,18 +16,13 @@ from convstack.nn.modules.parameter import Parameter
 from convstack.tensor import Tensor
 
 
-class _BatchNorm(Configurable, Module):
-    """Owns ``weight`` (gamma, ones) and ``bias`` (beta, zeros) of shape (C,) and the running statistics.
+class _NormBase(Configurable, Module):
+    """Per-channel normalisation state, as PyTorch's ``_NormBase``: ``weight`` (gamma, ones) and ``bias``
+    (beta, zeros) of shape (C,) when ``affine``, and the running statistics when ``track_running_stats``.
 
-    In training mode the batch statistics normalise the input and the running ones move
-    towards them (``running = (1 - momentum) * running + momentum * batch``; with
-    ``momentum=None`` a cumulative average over the ``num_batches_tracked`` batches seen);
-    in eval mode the running statistics normalise the input. Without
-    ``track_running_stats`` the batch statistics are used in both modes.
+    Shared by batch norm (here) and instance norm (``per_sample_normalization``), which differ in
+    which statistics normalise the input and in their defaults.
     """
-
-    _ranks: tuple  # accepted input ranks
-    _layout: str
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
                  track_running_stats: bool = True, dtype=None, *, bias: bool = True):
@@ -73,6 +68,27 @@ class _BatchNorm(Configurable, Module):
         if self.bias is not None:
             self.bias.data[...] = 0
 
+    def get_config(self) -> dict:
+        dtype = self.weight.dtype if self.affine else (self.running_mean.dtype if self.track_running_stats else None)
+        return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum, "affine": self.affine,
+                "track_running_stats": self.track_running_stats, "dtype": None if dtype is None else str(dtype),
+                "bias": self.bias is not None}
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
+
+
+class _BatchNorm(_NormBase):
+    """Batch statistics in training (the running ones move towards them:
+    ``running = (1 - momentum) * running + momentum * batch``; with ``momentum=None`` a
+    cumulative average over the ``num_batches_tracked`` batches seen); the running statistics
+    in eval mode. Without ``track_running_stats`` the batch statistics are used in both modes.
+    """
+
+    _ranks: tuple  # accepted input ranks
+    _layout: str
+
     def _check_input(self, input) -> None:
         if input.ndim not in self._ranks:
             expected = " or ".join(f"{r}-D" for r in self._ranks)
@@ -94,16 +110,6 @@ class _BatchNorm(Configurable, Module):
         keep = not self.training or self.track_running_stats
         return F.batch_norm(input, self.running_mean if keep else None, self.running_var if keep else None,
                             self.weight, self.bias, use_batch_stats, factor, self.eps)
-
-    def get_config(self) -> dict:
-        dtype = self.weight.dtype if self.affine else (self.running_mean.dtype if self.track_running_stats else None)
-        return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum, "affine": self.affine,
-                "track_running_stats": self.track_running_stats, "dtype": None if dtype is None else str(dtype),
-                "bias": self.bias is not None}
-
-    def extra_repr(self) -> str:
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm1d(_BatchNorm):
