@@ -69,6 +69,45 @@ def test_trilinear_finite_differences(rng):
     check_gradients(lambda x: F.interpolate(x, size=(3, 2, 3), mode="trilinear"), [x])
 
 
+@pytest.mark.parametrize("align_corners", [False, True])
+@pytest.mark.parametrize("resize", RESIZES + [dict(size=(7, 4)), dict(scale_factor=(0.7, 2.2))], ids=str)
+def test_bicubic_matches_torch(resize, align_corners, rng):
+    x = rng.standard_normal((2, 3, 5, 6)).astype(np.float32)
+    kwargs = dict(mode="bicubic", align_corners=align_corners, **resize)
+    check_against_torch(lambda t: F.interpolate(t, **kwargs),
+                        lambda t: pytest.importorskip("torch").nn.functional.interpolate(t, **kwargs), [x])
+
+
+def test_bicubic_keeping_a_size_with_a_scale_factor_still_resamples(rng):
+    """scale_factor=1.1 keeps 5 rows but reads them at (dst + 0.5) / 1.1 - 0.5: PyTorch's forward does so too
+    (compared here), while its backward copies the gradient as if nothing moved (an inconsistency gradcheck
+    finds in PyTorch 2.13); convstack's gradient is its forward's, checked by finite differences."""
+    x = rng.standard_normal((1, 2, 5, 6))
+    torch = pytest.importorskip("torch")
+    ours = F.interpolate(cs.tensor(x), scale_factor=1.1, mode="bicubic").numpy()
+    theirs = torch.nn.functional.interpolate(torch.tensor(x), scale_factor=1.1, mode="bicubic").numpy()
+    np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-12)
+    assert np.abs(ours - x).max() > 0.1
+    check_gradients(lambda t: F.interpolate(t, scale_factor=1.1, mode="bicubic"), [x])
+
+
+@pytest.mark.parametrize("kwargs", [dict(size=(5, 2), align_corners=False), dict(scale_factor=1.5, align_corners=True),
+                                    dict(size=(2, 2), align_corners=False)])
+def test_bicubic_finite_differences(kwargs, rng):
+    check_gradients(lambda x: F.interpolate(x, mode="bicubic", **kwargs), [rng.standard_normal((1, 2, 3, 4))])
+
+
+def test_bicubic_rows_sum_to_one_and_keep_constants():
+    from convstack.nn.functional._cubic import cubic_matrix
+
+    for align_corners in (False, True):
+        matrix = cubic_matrix(5, 13, None, align_corners, np.float64)
+        np.testing.assert_allclose(matrix.sum(axis=1), 1.0)
+        assert ((matrix != 0).sum(axis=1) <= 4).all()
+    np.testing.assert_allclose(F.interpolate(cs.full((1, 1, 3, 4), 2.5), size=(7, 9), mode="bicubic").numpy(), 2.5,
+                               rtol=1e-6)
+
+
 def test_whole_factor_nearest_upsampling_uses_the_reshape_sum_backward(monkeypatch):
     plans = []
     original = U.Interpolate.forward
@@ -117,13 +156,17 @@ ERRORS = {
                 "received 'size=None, scale_factor=None' (input shape (1, 1, 2))"),
     "mode": (lambda: F.interpolate(cs.ones(1, 1, 2), size=4, mode="cubic"),
              "interpolate: invalid value for argument `mode`: expected one of 'nearest', 'nearest-exact', 'linear', "
-             "'bilinear', 'trilinear', 'area', received 'cubic' (input shape (1, 1, 2))"),
+             "'bilinear', 'bicubic', 'trilinear', 'area', received 'cubic' (input shape (1, 1, 2))"),
     "linear-rank": (lambda: F.interpolate(cs.ones(1, 1, 2, 2), size=4, mode="linear"),
                     "interpolate: invalid value for argument `mode`: expected 'bilinear' for a 4-D input, received "
                     "'linear' (input shape (1, 1, 2, 2))"),
     "align-nearest": (lambda: F.interpolate(cs.ones(1, 1, 2), size=4, align_corners=True),
                       "interpolate: invalid value for argument `align_corners`: expected None unless mode is "
-                      "'linear', 'bilinear' or 'trilinear', received True (input shape (1, 1, 2))"),
+                      "'linear', 'bilinear', 'bicubic' or 'trilinear', received True (input shape (1, 1, 2))"),
+    "bicubic-rank": (lambda: F.interpolate(cs.ones(1, 1, 2), size=4, mode="bicubic"),
+                     "interpolate: invalid value for argument `mode`: expected one of 'nearest', 'nearest-exact', "
+                     "'linear', 'area' for a 3-D input (bicubic takes 4-D input), received 'bicubic' (input shape "
+                     "(1, 1, 2))"),
     "size-length": (lambda: F.interpolate(cs.ones(1, 1, 2, 2), size=(4, 4, 4)),
                     "interpolate: invalid value for argument `size`: expected a positive integer or a tuple of 2 "
                     "positive integers, received (4, 4, 4) (input shape (1, 1, 2, 2))"),

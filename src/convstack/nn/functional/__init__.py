@@ -1,7 +1,8 @@
 """Stateless ops, used as ``import convstack.nn.functional as F``.
 
 Names, argument names and argument order follow ``torch.nn.functional``.
-One op family per file: conv, pooling, activation, linear, dropout, padding, loss.
+One op family per file: conv, pooling, activation, linear, dropout, padding, loss, sliding blocks
+(unfold/fold), spatial transforms (affine_grid/grid_sample), distances, lookups (embedding) ...
 """
 from convstack.nn.functional.activation import (  # noqa: F401
     elu,
@@ -50,3 +51,23 @@ from convstack.nn.functional.pooling import (
     max_pool3d,
 )
 from convstack.nn.functional.upsample import interpolate, upsample  # noqa: F401
+
+# isort: split
+# PyTorch's functional surface for vision, one family per file (a block of its own, so merges stay easy)
+from convstack.nn.functional.activation_extra import (  # noqa: F401
+    celu,
+    glu,
+    hardtanh,
+    logsigmoid,
+    selu,
+    softmin,
+    softsign,
+    threshold,
+)
+from convstack.nn.functional.distance import cosine_similarity, normalize, pairwise_distance  # noqa: F401
+from convstack.nn.functional.lookup import embedding, one_hot  # noqa: F401
+from convstack.nn.functional.loss_metric import margin_ranking_loss, triplet_margin_loss  # noqa: F401
+from convstack.nn.functional.shrink import hardshrink, softshrink, tanhshrink  # noqa: F401
+from convstack.nn.functional.sliding_blocks import fold, unfold  # noqa: F401
+from convstack.nn.functional.spatial_transform import affine_grid, grid_sample  # noqa: F401
+from convstack.nn.functional.vision import channel_shuffle, pixel_shuffle, pixel_unshuffle  # noqa: F401
