@@ -78,6 +78,14 @@ def test_bicubic_matches_torch(resize, align_corners, rng):
                         lambda t: pytest.importorskip("torch").nn.functional.interpolate(t, **kwargs), [x])
 
 
+@pytest.mark.parametrize("mode, shape", [("bicubic", (0, 2, 3, 4)), ("bilinear", (0, 2, 3, 4)), ("area", (0, 2, 4, 6)),
+                                         ("trilinear", (0, 1, 2, 3, 4)), ("nearest", (0, 2, 3, 4))])
+def test_empty_batches_match_torch(mode, shape, rng):
+    check_against_torch(lambda t: F.interpolate(t, scale_factor=2, mode=mode),
+                        lambda t: pytest.importorskip("torch").nn.functional.interpolate(t, scale_factor=2, mode=mode),
+                        [rng.standard_normal(shape).astype(np.float32)])
+
+
 def test_bicubic_keeping_a_size_with_a_scale_factor_still_resamples(rng):
     """scale_factor=1.1 keeps 5 rows but reads them at (dst + 0.5) / 1.1 - 0.5: PyTorch's forward does so too
     (compared here), while its backward copies the gradient as if nothing moved (an inconsistency gradcheck

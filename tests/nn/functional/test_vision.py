@@ -6,7 +6,7 @@ import importlib
 
 import numpy as np
 import pytest
-from tests.helpers import check_against_torch
+from tests.helpers import check_against_torch, check_gradients
 
 import convstack as cs
 import convstack.nn.functional as F
@@ -37,6 +37,12 @@ def test_channel_shuffle_matches_torch(shape, groups, rng):
     TF = _torch_functional()
     check_against_torch(lambda x: F.channel_shuffle(x, groups), lambda x: TF.channel_shuffle(x, groups),
                         [rng.standard_normal(shape).astype(np.float32)], rtol=0, atol=0)
+
+
+def test_finite_differences(rng):
+    check_gradients(lambda x: F.pixel_shuffle(x, 2), [rng.standard_normal((1, 4, 2, 3))])
+    check_gradients(lambda x: F.pixel_unshuffle(x, 2), [rng.standard_normal((1, 1, 4, 2))])
+    check_gradients(lambda x: F.channel_shuffle(x, 2), [rng.standard_normal((2, 4, 3))])
 
 
 def test_empty_batches_keep_the_formula_shapes():

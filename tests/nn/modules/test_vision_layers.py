@@ -32,6 +32,7 @@ EQUIVALENTS = [
     (nn.PixelShuffle(2), (2, 8, 3, 3), lambda m, x: F.pixel_shuffle(x, 2)),
     (nn.PixelUnshuffle(2), (2, 2, 4, 6), lambda m, x: F.pixel_unshuffle(x, 2)),
     (nn.ChannelShuffle(3), (2, 6, 3, 3), lambda m, x: F.channel_shuffle(x, 3)),
+    (nn.Upsample(size=(5, 7), mode="bicubic"), (2, 3, 4, 4), lambda m, x: F.interpolate(x, (5, 7), mode="bicubic")),
 ]
 
 
@@ -83,6 +84,7 @@ SPECS = [
     ("PairwiseDistance", (), {"p": 1.0, "keepdim": True}),
     ("Embedding", (10, 3), {}),
     ("Embedding", (10, 3), {"padding_idx": -1, "max_norm": 1.0, "norm_type": 1.0, "scale_grad_by_freq": True}),
+    ("Upsample", (), {"scale_factor": 2, "mode": "bicubic", "align_corners": True}),
     ("TripletMarginLoss", (), {"margin": 2.0, "p": 1.0, "swap": True}),
     ("MarginRankingLoss", (), {"margin": 0.5, "reduction": "sum"}),
 ]
