@@ -1,7 +1,7 @@
 """Lookups by integer index: ``one_hot`` and ``embedding`` (a row gather), as ``torch.nn.functional``.
 
 ``embedding``'s backward scatters each output row's gradient back to the weight row it
-came from (repeated indices add up, through ``_scatter.scatter_add``); the ``padding_idx``
+came from (repeated indices add up, through ``_scatter.scatter_add_channels``); the ``padding_idx``
 row gets none, and ``scale_grad_by_freq`` divides each contribution by how often its
 index occurs in the input. ``max_norm`` renormalises, in place and before the lookup, the
 rows the input refers to whose ``norm_type``-norm exceeds it (as PyTorch's
@@ -15,7 +15,7 @@ import numbers
 
 from convstack.autograd import Function, no_grad
 from convstack.backend import get_array_module
-from convstack.nn.functional._scatter import scatter_add
+from convstack.nn.functional._scatter import scatter_add_channels
 from convstack.nn.functional._utils import invalid
 from convstack.tensor import Tensor, as_tensor
 
@@ -79,8 +79,8 @@ class Embedding(Function):
             rows = rows / counts[flat][:, None].astype(grad.dtype)
         if self.padding_idx is not None:
             rows = rows * (flat != self.padding_idx)[:, None]
-        targets = flat[:, None] * dim + xp.arange(dim)  # (M, D): the flat position of each element in (V, D)
-        return (scatter_add(targets, rows, self.rows * dim, grad.dtype).reshape(self.rows, dim),)
+        summed = scatter_add_channels(flat, xp.ascontiguousarray(rows.T), self.rows)  # (D, V)
+        return (xp.ascontiguousarray(summed.T),)
 
 
 def _renorm_(weight: Tensor, indices, max_norm: float, norm_type: float) -> None:

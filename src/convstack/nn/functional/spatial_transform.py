@@ -11,7 +11,7 @@ gives a few (pixel index, weight, d weight / d coordinate) triples: one for ``ne
 for ``bilinear`` (linear along each axis: bi- or trilinear), four for ``bicubic`` (Keys'
 cubic convolution, 2-D only). Every combination of one tap per axis is one gather from the
 flattened input, weighted by the product of the tap weights. The backward pass scatters
-the output gradient back through the same taps (one ``scatter_add``) and differentiates
+the output gradient back through the same taps (``_scatter.scatter_add_channels``) and differentiates
 the weights for the grid's gradient. Source coordinates follow PyTorch's
 ``GridSampler.h`` exactly:
 
@@ -36,7 +36,7 @@ import numpy
 from convstack.autograd import Function
 from convstack.backend import get_array_module
 from convstack.nn.functional._cubic import cubic_weight_slopes, cubic_weights
-from convstack.nn.functional._scatter import scatter_add
+from convstack.nn.functional._scatter import scatter_add_channels
 from convstack.nn.functional._utils import invalid, shape_context
 from convstack.tensor import Tensor, as_tensor
 
@@ -132,76 +132,79 @@ _TAPS = {"nearest": _nearest_taps, "bilinear": _bilinear_taps, "bicubic": _bicub
 
 # ------------------------------------------------------------------------------------ the op
 class GridSample(Function):
-    """Sample (N, C, *S) at the grid (N, *O, d): (N, C, *O)."""
+    """Sample (N, C, *S) at the grid (N, *O, d): (N, C, *O).
+
+    Inside, pixels are rows of a channels-last (N L, C) copy of the input (L = prod(S)): each
+    tap combination gathers one row per output position, C contiguous values at a time.
+    """
 
     def forward(self, x, grid, *, mode, padding_mode, align_corners):
         xp = get_array_module(x, grid)
         batch, channels, *sizes = x.shape
-        spatial = len(sizes)
+        spatial, length = len(sizes), math.prod(sizes)
         out_sizes = grid.shape[1:-1]
-        flat_grid = grid.reshape(batch, math.prod(out_sizes), spatial)  # (N, P, d): d = (x, y[, z]) = (W, H[, D])
+        points = math.prod(out_sizes)
+        flat_grid = grid.reshape(batch, points, spatial)  # (N, P, d): d = (x, y[, z]) = (W, H[, D])
         axis_taps, slopes = [], []
         for axis, size in enumerate(sizes):
             taps, slope = _TAPS[mode](flat_grid[..., spatial - 1 - axis], size, padding_mode, align_corners)
             axis_taps.append(taps)
             slopes.append(slope)
         strides = [math.prod(sizes[axis + 1:]) for axis in range(spatial)]
-        combinations = []
-        for combination in itertools.product(*axis_taps):
-            valid = xp.ones(flat_grid.shape[:2], dtype=bool)  # (N, P)
-            flat_index = 0
-            for (index, _, _), size, stride in zip(combination, sizes, strides):
+        first_row = xp.arange(batch)[:, None] * length  # (N, 1): where each sample's rows start
+        combinations = []  # per combination of taps: (rows (N P,), weight (N P,), taps)
+        for taps in itertools.product(*axis_taps):
+            valid = xp.ones((batch, points), dtype=bool)
+            pixel = 0
+            weight = 1
+            for (index, tap_weight, _), size, stride in zip(taps, sizes, strides):
                 valid &= (index >= 0) & (index < size)
-                flat_index = flat_index + index * stride
-            flat_index = xp.where(valid, flat_index, 0)
-            combinations.append((combination, flat_index, valid))
-        flat_input = x.reshape(batch, channels, math.prod(sizes))  # (N, C, L)
-        out = xp.zeros((batch, channels, flat_grid.shape[1]), dtype=x.dtype)  # (N, C, P)
-        for combination, flat_index, valid in combinations:
-            weight = valid.astype(x.dtype)
-            for _, tap_weight, _ in combination:
+                pixel = pixel + index * stride
                 weight = weight * tap_weight
-            out += xp.take_along_axis(flat_input, flat_index[:, None, :], axis=2) * weight[:, None, :]
-        self.x, self.combinations, self.slopes, self.mode = x, combinations, slopes, mode
-        self.grid_shape = grid.shape
-        return out.reshape((batch, channels) + tuple(out_sizes))
+            rows = xp.where(valid, pixel + first_row, 0).reshape(-1)
+            combinations.append((rows, (weight * valid).reshape(-1), taps, valid))
+        pixels = xp.ascontiguousarray(x.reshape(batch, channels, length).transpose(0, 2, 1))
+        pixels = pixels.reshape(batch * length, channels)  # (N L, C)
+        out = xp.zeros((batch * points, channels), dtype=x.dtype)  # (N P, C)
+        for rows, weight, _, _ in combinations:
+            out += xp.take(pixels, rows, axis=0) * weight[:, None]
+        self.pixels, self.combinations, self.slopes, self.mode = pixels, combinations, slopes, mode
+        self.shapes = (x.shape, grid.shape)
+        # (N P, C) -> (N, C, *O)
+        return xp.ascontiguousarray(out.reshape(batch, points, channels).transpose(0, 2, 1)).reshape(
+            (batch, channels) + tuple(out_sizes))
 
     def backward(self, grad):
         xp = get_array_module(grad)
-        x = self.x
-        batch, channels, *sizes = x.shape
-        spatial = len(sizes)
-        grad = grad.reshape(batch, channels, math.prod(self.grid_shape[1:-1]))  # (N, C, P)
+        (batch, channels, *sizes), grid_shape = self.shapes
+        spatial, length = len(sizes), math.prod(sizes)
+        points = math.prod(grid_shape[1:-1])
+        grad = grad.reshape(batch, channels, points)  # (N, C, P)
         grad_x = grad_grid = None
         if self.needs_input_grad[0]:
-            length = math.prod(sizes)
-            base = (xp.arange(batch)[:, None, None] * channels + xp.arange(channels)[None, :, None]) * length
-            targets, values = [], []
-            for combination, flat_index, valid in self.combinations:
-                weight = valid.astype(grad.dtype)
-                for _, tap_weight, _ in combination:
-                    weight = weight * tap_weight
-                targets.append(base + flat_index[:, None, :])  # (N, C, P): positions in the flat (N, C, L) input
-                values.append(grad * weight[:, None, :])
-            summed = scatter_add(xp.stack(targets), xp.stack(values), batch * channels * length, grad.dtype)
-            grad_x = summed.reshape(x.shape)
+            # every combination's weighted gradient, channel-major (C, K N P), summed into the pixels at once
+            by_channel = xp.ascontiguousarray(grad.transpose(1, 0, 2)).reshape(channels, batch * points)  # (C, N P)
+            rows = xp.concatenate([rows for rows, _, _, _ in self.combinations])  # (K N P,)
+            values = xp.concatenate([by_channel * weight for _, weight, _, _ in self.combinations], axis=1)
+            summed = scatter_add_channels(rows, values, batch * length)  # (C, N L)
+            grad_x = xp.ascontiguousarray(summed.reshape(channels, batch, length).transpose(1, 0, 2))
+            grad_x = grad_x.reshape((batch, channels) + tuple(sizes))
         if self.needs_input_grad[1]:
-            grad_grid = xp.zeros((batch, grad.shape[2], spatial), dtype=grad.dtype)  # (N, P, d)
+            grad_grid = xp.zeros((batch * points, spatial), dtype=grad.dtype)  # (N P, d)
             if self.mode != "nearest":  # piecewise constant: no gradient
-                flat_input = x.reshape(batch, channels, math.prod(sizes))
-                for combination, flat_index, valid in self.combinations:
-                    # sum over channels of grad * value read: (N, P)
-                    read = (xp.take_along_axis(flat_input, flat_index[:, None, :], axis=2) * grad).sum(axis=1)
-                    read = read * valid
+                by_point = xp.ascontiguousarray(grad.transpose(0, 2, 1)).reshape(batch * points, channels)  # (N P, C)
+                for rows, _, taps, valid in self.combinations:
+                    # d out / d tap weight, summed over channels: the value read times the gradient, (N P,)
+                    read = (xp.take(self.pixels, rows, axis=0) * by_point).sum(axis=1) * valid.reshape(-1)
                     for axis in range(spatial):
-                        factor = read * combination[axis][2]
-                        for other, (_, tap_weight, _) in enumerate(combination):
+                        factor = read * taps[axis][2].reshape(-1)
+                        for other, (_, tap_weight, _) in enumerate(taps):
                             if other != axis:
-                                factor = factor * tap_weight
-                        grad_grid[..., spatial - 1 - axis] += factor
+                                factor = factor * tap_weight.reshape(-1)
+                        grad_grid[:, spatial - 1 - axis] += factor
                 for axis, slope in enumerate(self.slopes):
-                    grad_grid[..., spatial - 1 - axis] *= slope
-            grad_grid = grad_grid.reshape((batch,) + tuple(self.grid_shape[1:]))
+                    grad_grid[:, spatial - 1 - axis] *= xp.reshape(slope, -1) if hasattr(slope, "shape") else slope
+            grad_grid = grad_grid.reshape(grid_shape)
         return grad_x, grad_grid
 
 
