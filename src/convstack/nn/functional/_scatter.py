@@ -5,8 +5,8 @@ repeat. ``bincount`` with weights does that in one vectorised pass per call (Num
 alike, accumulating in float64), where ``add.at`` goes one element at a time. Values come
 channel-major, (C, M): each channel's M values scatter into its own stretch of the output,
 and calls take a block of channels at a time, so that the index and output of one call stay
-small enough to be cache-resident (measured 2-3x faster than one call over all the
-channels at grid_sample's benchmark size, see docs/vision_functional.md).
+small enough to be cache-resident: faster than one call over all the channels, whose
+index and float64 output spill out of the caches (measured in docs/vision_functional.md).
 """
 
 from __future__ import annotations
