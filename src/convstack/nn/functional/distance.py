@@ -38,7 +38,8 @@ class VectorNorm(Function):
         elif p == 2:
             norm = xp.sqrt((x * x).sum(axis=dim, keepdims=True))
         else:
-            norm = (magnitude ** p).sum(axis=dim, keepdims=True) ** (1 / p)
+            with numpy.errstate(divide="ignore"):  # 0 ** p = inf for p < 0: the norm is then 0, as PyTorch's
+                norm = (magnitude ** p).sum(axis=dim, keepdims=True) ** (1 / p)
         self.x, self.norm, self.p, self.dim, self.keepdim = x, norm, p, dim, keepdim
         return norm if keepdim else xp.squeeze(norm, axis=dim)
 
