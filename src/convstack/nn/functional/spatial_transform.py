@@ -152,7 +152,7 @@ class GridSample(Function):
             slopes.append(slope)
         strides = [math.prod(sizes[axis + 1:]) for axis in range(spatial)]
         first_row = xp.arange(batch)[:, None] * length  # (N, 1): where each sample's rows start
-        combinations = []  # per combination of taps: (rows (N P,), weight (N P,), taps)
+        combinations = []  # per combination of taps: (rows (N P,), weight (N P,), taps, valid (N, P))
         for taps in itertools.product(*axis_taps):
             valid = xp.ones((batch, points), dtype=bool)
             pixel = 0
@@ -168,7 +168,8 @@ class GridSample(Function):
         out = xp.zeros((batch * points, channels), dtype=x.dtype)  # (N P, C)
         for rows, weight, _, _ in combinations:
             out += xp.take(pixels, rows, axis=0) * weight[:, None]
-        self.pixels, self.combinations, self.slopes, self.mode = pixels, combinations, slopes, mode
+        self.pixels = pixels if self.needs_input_grad[1] else None  # the grid's gradient reads them again
+        self.combinations, self.slopes, self.mode = combinations, slopes, mode
         self.shapes = (x.shape, grid.shape)
         # (N P, C) -> (N, C, *O)
         return xp.ascontiguousarray(out.reshape(batch, points, channels).transpose(0, 2, 1)).reshape(
@@ -190,20 +191,20 @@ class GridSample(Function):
             grad_x = xp.ascontiguousarray(summed.reshape(channels, batch, length).transpose(1, 0, 2))
             grad_x = grad_x.reshape((batch, channels) + tuple(sizes))
         if self.needs_input_grad[1]:
-            grad_grid = xp.zeros((batch * points, spatial), dtype=grad.dtype)  # (N P, d)
+            grad_grid = xp.zeros((batch, points, spatial), dtype=grad.dtype)  # (N, P, d)
             if self.mode != "nearest":  # piecewise constant: no gradient
                 by_point = xp.ascontiguousarray(grad.transpose(0, 2, 1)).reshape(batch * points, channels)  # (N P, C)
                 for rows, _, taps, valid in self.combinations:
-                    # d out / d tap weight, summed over channels: the value read times the gradient, (N P,)
-                    read = (xp.take(self.pixels, rows, axis=0) * by_point).sum(axis=1) * valid.reshape(-1)
+                    # d out / d tap weight, summed over channels: the value read times the gradient, (N, P)
+                    read = (xp.take(self.pixels, rows, axis=0) * by_point).sum(axis=1).reshape(batch, points) * valid
                     for axis in range(spatial):
-                        factor = read * taps[axis][2].reshape(-1)
+                        factor = read * taps[axis][2]  # d weight / d pixel coordinate along this axis
                         for other, (_, tap_weight, _) in enumerate(taps):
                             if other != axis:
-                                factor = factor * tap_weight.reshape(-1)
-                        grad_grid[:, spatial - 1 - axis] += factor
-                for axis, slope in enumerate(self.slopes):
-                    grad_grid[:, spatial - 1 - axis] *= xp.reshape(slope, -1) if hasattr(slope, "shape") else slope
+                                factor = factor * tap_weight
+                        grad_grid[..., spatial - 1 - axis] += factor
+                for axis, slope in enumerate(self.slopes):  # d pixel coordinate / d grid value: a number or (N, P)
+                    grad_grid[..., spatial - 1 - axis] *= slope
             grad_grid = grad_grid.reshape(grid_shape)
         return grad_x, grad_grid
 
