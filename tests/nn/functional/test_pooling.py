@@ -294,3 +294,22 @@ def test_remembered_arguments_still_refuse_what_they_refused():
         with pytest.raises((ValueError, TypeError)):
             P.max_pool2d(x, bad)
     assert P.max_pool2d(x, [2, 2]).shape == (1, 2, 4, 4)  # lists work too
+
+
+@pytest.mark.parametrize("name, shape", [("max_pool1d", (2, 3, 8)), ("avg_pool2d", (2, 3, 8, 6)),
+                                         ("max_pool2d", (3, 8, 6)), ("avg_pool3d", (1, 2, 4, 6, 4)),
+                                         ("max_pool2d", (0, 3, 8, 6))])
+@pytest.mark.parametrize("stride", [(), []])
+def test_empty_stride_means_the_kernel_size_as_in_torch(name, shape, stride, rng):
+    TF = pytest.importorskip("torch").nn.functional
+    x = rng.standard_normal(shape).astype(np.float32)
+    ours, theirs = getattr(P, name), getattr(TF, name)
+    check_against_torch(lambda t: ours(t, 2, stride=stride), lambda t: theirs(t, 2, stride=stride), [x])
+
+
+def test_pooling_layers_take_an_empty_stride():
+    for name in ("MaxPool2d", "AvgPool1d", "MaxPool3d"):
+        layer = getattr(cs.nn, name)(2, stride=())
+        assert layer.stride == layer.kernel_size
+    assert repr(cs.nn.MaxPool2d(2, stride=())) == "MaxPool2d(kernel_size=2, stride=(), padding=0, dilation=1, " \
+                                                  "ceil_mode=False)"  # as PyTorch prints it

@@ -69,6 +69,94 @@ def test_trilinear_finite_differences(rng):
     check_gradients(lambda x: F.interpolate(x, size=(3, 2, 3), mode="trilinear"), [x])
 
 
+@pytest.mark.parametrize("align_corners", [False, True])
+@pytest.mark.parametrize("resize", RESIZES + [dict(size=(7, 4)), dict(scale_factor=(0.7, 2.2))], ids=str)
+def test_bicubic_matches_torch(resize, align_corners, rng):
+    x = rng.standard_normal((2, 3, 5, 6)).astype(np.float32)
+    kwargs = dict(mode="bicubic", align_corners=align_corners, **resize)
+    check_against_torch(lambda t: F.interpolate(t, **kwargs),
+                        lambda t: pytest.importorskip("torch").nn.functional.interpolate(t, **kwargs), [x])
+
+
+@pytest.mark.parametrize("mode, shape", [("bicubic", (0, 2, 3, 4)), ("bilinear", (0, 2, 3, 4)), ("area", (0, 2, 4, 6)),
+                                         ("trilinear", (0, 1, 2, 3, 4)), ("nearest", (0, 2, 3, 4))])
+def test_empty_batches_match_torch(mode, shape, rng):
+    check_against_torch(lambda t: F.interpolate(t, scale_factor=2, mode=mode),
+                        lambda t: pytest.importorskip("torch").nn.functional.interpolate(t, scale_factor=2, mode=mode),
+                        [rng.standard_normal(shape).astype(np.float32)])
+
+
+def test_bicubic_keeping_a_size_with_a_scale_factor_still_resamples(rng):
+    """scale_factor=1.1 keeps 5 rows but reads them at (dst + 0.5) / 1.1 - 0.5: PyTorch's forward does so too
+    (compared here), while its backward copies the gradient as if nothing moved (an inconsistency gradcheck
+    finds in PyTorch 2.13); convstack's gradient is its forward's, checked by finite differences."""
+    x = rng.standard_normal((1, 2, 5, 6))
+    torch = pytest.importorskip("torch")
+    ours = F.interpolate(cs.tensor(x), scale_factor=1.1, mode="bicubic").numpy()
+    theirs = torch.nn.functional.interpolate(torch.tensor(x), scale_factor=1.1, mode="bicubic").numpy()
+    np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-12)
+    assert np.abs(ours - x).max() > 0.1
+    check_gradients(lambda t: F.interpolate(t, scale_factor=1.1, mode="bicubic"), [x])
+
+
+@pytest.mark.parametrize("kwargs", [dict(size=(5, 2), align_corners=False), dict(scale_factor=1.5, align_corners=True),
+                                    dict(size=(2, 2), align_corners=False)])
+def test_bicubic_finite_differences(kwargs, rng):
+    check_gradients(lambda x: F.interpolate(x, mode="bicubic", **kwargs), [rng.standard_normal((1, 2, 3, 4))])
+
+
+AA_RESIZES = [dict(size=(3, 4)), dict(size=(4, 11)), dict(scale_factor=0.3), dict(size=(20, 15)), dict(size=(1, 1)),
+              dict(scale_factor=0.45, recompute_scale_factor=True), dict(size=(9, 2))]
+
+
+@pytest.mark.parametrize("mode, align_corners", [("bilinear", False), ("bilinear", True), ("bicubic", None),
+                                                 ("bicubic", True), ("lanczos", None)])
+@pytest.mark.parametrize("resize", AA_RESIZES, ids=str)
+def test_antialias_matches_torch(mode, align_corners, resize, rng):
+    x = rng.standard_normal((2, 3, 9, 11))
+    kwargs = dict(mode=mode, align_corners=align_corners, antialias=True, **resize)
+    check_against_torch(lambda t: F.interpolate(t, **kwargs),
+                        lambda t: pytest.importorskip("torch").nn.functional.interpolate(t, **kwargs), [x],
+                        rtol=1e-10, atol=1e-12)
+
+
+def test_antialias_keeps_an_unchanged_size_and_its_gradient_is_its_forwards(rng):
+    """scale_factor=1.1 keeps 9 rows: PyTorch copies them in the forward pass (so do we) but its backward
+    resamples them (gradcheck fails on it); convstack's backward is its forward's adjoint."""
+    x = rng.standard_normal((1, 1, 9, 5))
+    torch = pytest.importorskip("torch")
+    ours = F.interpolate(cs.tensor(x), scale_factor=(1.1, 0.5), mode="bilinear", antialias=True).numpy()
+    theirs = torch.nn.functional.interpolate(torch.tensor(x), scale_factor=(1.1, 0.5), mode="bilinear",
+                                             antialias=True).numpy()
+    np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-12)
+    check_gradients(lambda t: F.interpolate(t, scale_factor=(1.1, 0.5), mode="bilinear", antialias=True), [x])
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic", "lanczos"])
+def test_antialias_finite_differences(mode, rng):
+    check_gradients(lambda x: F.interpolate(x, size=(2, 3), mode=mode, antialias=True),
+                    [rng.standard_normal((1, 1, 5, 7))])
+
+
+def test_antialiased_downsampling_averages_a_checkerboard():
+    """17 -> 3 pixels: plain bilinear samples single squares (0 or 1), antialiasing averages them to ~0.5."""
+    board = cs.tensor((np.indices((17, 17)).sum(axis=0) % 2).astype(np.float32)[None, None])
+    plain = F.interpolate(board, size=(3, 3), mode="bilinear").numpy()
+    smooth = F.interpolate(board, size=(3, 3), mode="bilinear", antialias=True).numpy()
+    assert np.abs(smooth - 0.5).max() < 0.01 and np.abs(plain - 0.5).max() == 0.5
+
+
+def test_bicubic_rows_sum_to_one_and_keep_constants():
+    from convstack.nn.functional._cubic import cubic_matrix
+
+    for align_corners in (False, True):
+        matrix = cubic_matrix(5, 13, None, align_corners, np.float64)
+        np.testing.assert_allclose(matrix.sum(axis=1), 1.0)
+        assert ((matrix != 0).sum(axis=1) <= 4).all()
+    np.testing.assert_allclose(F.interpolate(cs.full((1, 1, 3, 4), 2.5), size=(7, 9), mode="bicubic").numpy(), 2.5,
+                               rtol=1e-6)
+
+
 def test_whole_factor_nearest_upsampling_uses_the_reshape_sum_backward(monkeypatch):
     plans = []
     original = U.Interpolate.forward
@@ -117,13 +205,30 @@ ERRORS = {
                 "received 'size=None, scale_factor=None' (input shape (1, 1, 2))"),
     "mode": (lambda: F.interpolate(cs.ones(1, 1, 2), size=4, mode="cubic"),
              "interpolate: invalid value for argument `mode`: expected one of 'nearest', 'nearest-exact', 'linear', "
-             "'bilinear', 'trilinear', 'area', received 'cubic' (input shape (1, 1, 2))"),
+             "'bilinear', 'bicubic', 'trilinear', 'area', 'lanczos', received 'cubic' (input shape (1, 1, 2))"),
     "linear-rank": (lambda: F.interpolate(cs.ones(1, 1, 2, 2), size=4, mode="linear"),
                     "interpolate: invalid value for argument `mode`: expected 'bilinear' for a 4-D input, received "
                     "'linear' (input shape (1, 1, 2, 2))"),
     "align-nearest": (lambda: F.interpolate(cs.ones(1, 1, 2), size=4, align_corners=True),
                       "interpolate: invalid value for argument `align_corners`: expected None unless mode is "
-                      "'linear', 'bilinear' or 'trilinear', received True (input shape (1, 1, 2))"),
+                      "'linear', 'bilinear', 'bicubic' or 'trilinear', received True (input shape (1, 1, 2))"),
+    "bicubic-rank": (lambda: F.interpolate(cs.ones(1, 1, 2), size=4, mode="bicubic"),
+                     "interpolate: invalid value for argument `mode`: expected one of 'nearest', 'nearest-exact', "
+                     "'linear', 'area' for a 3-D input (bicubic takes 4-D input), received 'bicubic' (input shape "
+                     "(1, 1, 2))"),
+    "antialias-mode": (lambda: F.interpolate(cs.ones(1, 1, 4, 4), size=2, mode="nearest", antialias=True),
+                       "interpolate: invalid value for argument `antialias`: expected False unless mode is 'bilinear', "
+                       "'bicubic' or 'lanczos' on a 4-D input, received True (input shape (1, 1, 4, 4))"),
+    "antialias-rank": (lambda: F.interpolate(cs.ones(1, 1, 4), size=2, mode="linear", antialias=True),
+                       "interpolate: invalid value for argument `antialias`: expected False unless mode is 'bilinear', "
+                       "'bicubic' or 'lanczos' on a 4-D input, received True (input shape (1, 1, 4))"),
+    "lanczos-plain": (lambda: F.interpolate(cs.ones(1, 1, 4, 4), size=2, mode="lanczos"),
+                      "interpolate: invalid value for argument `antialias`: expected True for mode 'lanczos' (it is an "
+                      "antialiasing filter), received False (input shape (1, 1, 4, 4))"),
+    "lanczos-corners": (lambda: F.interpolate(cs.ones(1, 1, 4, 4), size=2, mode="lanczos", antialias=True,
+                                              align_corners=True),
+                        "interpolate: invalid value for argument `align_corners`: expected None or False for mode "
+                        "'lanczos', received True (input shape (1, 1, 4, 4))"),
     "size-length": (lambda: F.interpolate(cs.ones(1, 1, 2, 2), size=(4, 4, 4)),
                     "interpolate: invalid value for argument `size`: expected a positive integer or a tuple of 2 "
                     "positive integers, received (4, 4, 4) (input shape (1, 1, 2, 2))"),

@@ -295,8 +295,8 @@ ERRORS = [
     (lambda: nn.Upsample(), "Upsample: invalid value for argument `size`: expected exactly one of size and "
                             "scale_factor, received 'size=None, scale_factor=None'"),
     (lambda: nn.Upsample(scale_factor=2, align_corners=True), "Upsample: invalid value for argument `align_corners`: "
-                                                              "expected None unless mode is 'linear', 'bilinear' or "
-                                                              "'trilinear', received True"),
+                                                              "expected None unless mode is 'linear', 'bilinear', "
+                                                              "'bicubic' or 'trilinear', received True"),
     (lambda: nn.ZeroPad2d((1, 2)), "ZeroPad2d: invalid value for argument `padding`: expected an integer or a tuple "
                                    "of 4 integers, received (1, 2)"),
     (lambda: nn.LocallyConnected2d(3, 4, 4, 5), "LocallyConnected2d: invalid value for argument `kernel_size`: "

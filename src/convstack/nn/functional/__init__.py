@@ -2,7 +2,8 @@
 
 Names, argument names and argument order follow ``torch.nn.functional``.
 One op family per file: conv, pooling, unpooling, activation (classic, piecewise, smooth), linear,
-dropout, padding, loss, normalization (batch, per-sample).
+dropout, padding, loss, normalization (batch, per-sample), sliding blocks (unfold/fold), spatial
+transforms (affine_grid/grid_sample), distances, lookups (embedding) ...
 """
 from convstack.nn.functional.activation import (  # noqa: F401
     elu,
@@ -54,3 +55,23 @@ from convstack.nn.functional.regression_loss import huber_loss, l1_loss, mse_los
 from convstack.nn.functional.smooth_activation import mish, silu, softplus  # noqa: F401
 from convstack.nn.functional.unpooling import max_unpool1d, max_unpool2d, max_unpool3d  # noqa: F401
 from convstack.nn.functional.upsample import interpolate, upsample  # noqa: F401
+
+# isort: split
+# PyTorch's functional surface for vision, one family per file (a block of its own, so merges stay easy)
+from convstack.nn.functional.activation_extra import (  # noqa: F401
+    celu,
+    glu,
+    hardtanh,
+    logsigmoid,
+    selu,
+    softmin,
+    softsign,
+    threshold,
+)
+from convstack.nn.functional.distance import cosine_similarity, normalize, pairwise_distance  # noqa: F401
+from convstack.nn.functional.lookup import embedding, one_hot  # noqa: F401
+from convstack.nn.functional.loss_metric import margin_ranking_loss, triplet_margin_loss  # noqa: F401
+from convstack.nn.functional.shrink import hardshrink, softshrink, tanhshrink  # noqa: F401
+from convstack.nn.functional.sliding_blocks import fold, unfold  # noqa: F401
+from convstack.nn.functional.spatial_transform import affine_grid, grid_sample  # noqa: F401
+from convstack.nn.functional.vision import channel_shuffle, pixel_shuffle, pixel_unshuffle  # noqa: F401

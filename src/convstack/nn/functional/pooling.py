@@ -62,11 +62,16 @@ def _typed(value):
     return type(value), value
 
 
+def default_stride(stride) -> bool:
+    """``stride`` None or empty (PyTorch takes ``()`` and ``[]`` too): one window after another."""
+    return stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0)
+
+
 def _check_geometry(op, shape, spatial, kernel_size, stride, padding, dilation, ceil_mode):
     check_rank(op, shape, spatial)
     context = shape_context(input=shape)
     kernel = ntuple(kernel_size, spatial, op, "kernel_size", context)
-    stride = kernel if stride is None else ntuple(stride, spatial, op, "stride", context)
+    stride = kernel if default_stride(stride) else ntuple(stride, spatial, op, "stride", context)
     pads = ntuple(padding, spatial, op, "padding", context, minimum=0)
     dilation = ntuple(dilation, spatial, op, "dilation", context)
     half = tuple(k // 2 for k in kernel)
@@ -225,7 +230,7 @@ _MAX_DOC = """{d}-D max pooling: the largest value of each window (of {dims}).
     Args:
         input: {layout} or unbatched (C, ...).
         kernel_size: window size, an int or a tuple of {d} ints.
-        stride: step between windows (default: ``kernel_size``).
+        stride: step between windows (default, also for ``()``: ``kernel_size``).
         padding: implicit ``-inf`` padding on both sides, at most ``kernel_size // 2``.
         dilation: spacing between window elements.
         ceil_mode: round the output size up (a last window may start in the input or left padding only).
@@ -248,7 +253,7 @@ _AVG_DOC = """{d}-D average pooling: the mean of each window (of {dims}).
     Args:
         input: {layout} or unbatched (C, ...).
         kernel_size: window size, an int or a tuple of {d} ints.
-        stride: step between windows (default: ``kernel_size``).
+        stride: step between windows (default, also for ``()``: ``kernel_size``).
         padding: implicit zero padding on both sides, at most ``kernel_size // 2``.
         ceil_mode: round the output size up (a last window may start in the input or left padding only).
         count_include_pad: divide by the window size including padding (but not ceil_mode's overhang);

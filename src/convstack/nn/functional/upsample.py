@@ -1,10 +1,12 @@
-"""Resizing (``interpolate`` / ``upsample``): nearest neighbour and (bi/tri)linear, any number of spatial dims.
+"""Resizing (``interpolate`` / ``upsample``): nearest neighbour, (bi/tri)linear and bicubic (2-D), any
+number of spatial dims.
 
 Resizing is separable: each spatial dimension is resized on its own. Along one dimension
 nearest neighbour is a gather of input indices and linear interpolation a (out, in)
-matrix with two non-zeros per row. The backward pass is the adjoint, dimension by
-dimension: a reshape-sum when nearest upsamples by a whole factor, otherwise the
-transposed (one-hot or interpolation) matrix applied with ``tensordot``; no ``add.at``.
+matrix with two non-zeros per row (bicubic: four, ``_cubic.cubic_matrix``). The backward
+pass is the adjoint, dimension by dimension: a reshape-sum when nearest upsamples by a
+whole factor, otherwise the transposed (one-hot or interpolation) matrix applied with
+``tensordot``; no ``add.at``.
 
 Source positions follow PyTorch exactly (``aten/src/ATen/native/UpSample.h``), including
 its float32 arithmetic for the nearest indices:
@@ -25,12 +27,14 @@ import numpy
 
 from convstack.autograd import Function
 from convstack.backend import get_array_module
+from convstack.nn.functional._antialias import antialias_matrix
+from convstack.nn.functional._cubic import cubic_matrix
 from convstack.nn.functional._utils import invalid, shape_context
 from convstack.nn.functional.adaptive_pooling import _adaptive_avg_pool, _contract
 from convstack.tensor import Tensor, as_tensor
 
 _LINEAR_MODES = {1: "linear", 2: "bilinear", 3: "trilinear"}
-_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "trilinear", "area")
+_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area", "lanczos")
 
 
 def _scale(in_size: int, out_size: int, scale_factor, dtype):
@@ -153,7 +157,7 @@ def _per_dim(op, argument, value, spatial, context, kind):
 
 
 def interpolate(input, size=None, scale_factor=None, mode: str = "nearest", align_corners=None,
-                recompute_scale_factor=None) -> Tensor:
+                recompute_scale_factor=None, antialias: bool = False) -> Tensor:
     """Resize the spatial dimensions of ``input``, as ``torch.nn.functional.interpolate``.
 
     Args:
@@ -161,13 +165,18 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest", alig
         size: output spatial size (an int or one per dimension); or give ``scale_factor``.
         scale_factor: multiplier of the spatial size (a number or one per dimension).
         mode: ``'nearest'`` (PyTorch's floor rule), ``'nearest-exact'`` (pixel centres),
-            ``'linear'`` (3-D input), ``'bilinear'`` (4-D), ``'trilinear'`` (5-D), or ``'area'``
-            (adaptive average pooling).
-        align_corners: linear modes only. True: the corner pixels of input and output are
+            ``'linear'`` (3-D input), ``'bilinear'`` (4-D), ``'bicubic'`` (4-D; Keys' cubic
+            convolution, a = -0.75: may overshoot the input's range), ``'trilinear'`` (5-D), or
+            ``'area'`` (adaptive average pooling), or ``'lanczos'`` (4-D, with ``antialias``: Lanczos-3).
+        align_corners: linear and bicubic modes only. True: the corner pixels of input and output are
             aligned (``src = dst * (in - 1) / (out - 1)``); False (default): pixel centres are
             (``src = (dst + 0.5) * in / out - 0.5``), and values at the border are replicated.
         recompute_scale_factor: with ``scale_factor``, compute the sizes first and then
             interpolate from them (``scale = in / out``) rather than from ``1 / scale_factor``.
+        antialias: for ``'bilinear'``, ``'bicubic'`` and ``'lanczos'`` on 4-D input: when
+            downsampling, average over the whole footprint of each output pixel (the filter
+            stretched by the scale, as PIL and PyTorch do; bicubic then uses a = -0.5), see
+            ``_antialias``. A dimension whose size does not change is copied, as in PyTorch.
 
     Shape:
         Output (N, C, *S_out) with ``S_out = size``, or ``floor(S_in * scale_factor)``.
@@ -193,9 +202,21 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest", alig
     linear = mode in ("linear", "bilinear", "trilinear")
     if linear and mode != _LINEAR_MODES[spatial]:
         raise invalid(op, "mode", f"{_LINEAR_MODES[spatial]!r} for a {input.ndim}-D input", mode, context)
-    if align_corners is not None and not linear:
-        raise invalid(op, "align_corners", "None unless mode is 'linear', 'bilinear' or 'trilinear'", align_corners,
-                      context)
+    if not isinstance(antialias, bool):
+        raise invalid(op, "antialias", "True or False", antialias, context)
+    if antialias and (mode not in ("bilinear", "bicubic", "lanczos") or spatial != 2):
+        raise invalid(op, "antialias", "False unless mode is 'bilinear', 'bicubic' or 'lanczos' on a 4-D input",
+                      antialias, context)
+    if mode == "lanczos" and not antialias:
+        raise invalid(op, "antialias", "True for mode 'lanczos' (it is an antialiasing filter)", antialias, context)
+    if mode == "lanczos" and align_corners:
+        raise invalid(op, "align_corners", "None or False for mode 'lanczos'", align_corners, context)
+    if mode == "bicubic" and spatial != 2:
+        raise invalid(op, "mode", f"one of 'nearest', 'nearest-exact', {_LINEAR_MODES[spatial]!r}, 'area' for a "
+                      f"{input.ndim}-D input (bicubic takes 4-D input)", mode, context)
+    if align_corners is not None and not (linear or mode in ("bicubic", "lanczos")):
+        raise invalid(op, "align_corners", "None unless mode is 'linear', 'bilinear', 'bicubic' or 'trilinear'",
+                      align_corners, context)
     if (size is None) == (scale_factor is None):
         raise invalid(op, "size", "exactly one of size and scale_factor",
                       f"size={size!r}, scale_factor={scale_factor!r}", context)
@@ -214,9 +235,16 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest", alig
         return _adaptive_avg_pool(op, spatial, input, out_sizes)
     plans = []
     for in_size, out_size, scale in zip(in_sizes, out_sizes, scales):
+        if antialias:
+            plans.append(None if in_size == out_size else
+                         ("matrix", antialias_matrix(in_size, out_size, scale, bool(align_corners), mode, input.dtype)))
+            continue
         if linear:
             plans.append(None if in_size == out_size else
                          ("matrix", linear_matrix(in_size, out_size, scale, bool(align_corners), input.dtype)))
+            continue
+        if mode == "bicubic":  # PyTorch copies when linear modes keep a size, but not for bicubic with a scale
+            plans.append(("matrix", cubic_matrix(in_size, out_size, scale, bool(align_corners), input.dtype)))
             continue
         indices = nearest_indices(in_size, out_size, scale, mode == "nearest-exact")
         if out_size == in_size and (indices == numpy.arange(out_size)).all():

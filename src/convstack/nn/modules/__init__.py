@@ -69,3 +69,31 @@ __all__ = [
     "CrossEntropyLoss", "NLLLoss", "MultiMarginLoss", "MSELoss", "L1Loss", "BCEWithLogitsLoss",
     "BCELoss", "HuberLoss", "SmoothL1Loss", "KLDivLoss",
 ]
+
+# isort: split
+# PyTorch's layers for vision (issue 17), a block of their own so merges stay easy
+from convstack.nn.modules.activation_extra import (
+    CELU,
+    GLU,
+    SELU,
+    Hardshrink,
+    Hardtanh,
+    LogSigmoid,
+    Softmin,
+    Softshrink,
+    Softsign,
+    Tanhshrink,
+    Threshold,
+)
+from convstack.nn.modules.distance import CosineSimilarity, PairwiseDistance
+from convstack.nn.modules.embedding import Embedding
+from convstack.nn.modules.loss_metric import MarginRankingLoss, TripletMarginLoss
+from convstack.nn.modules.sliding_blocks import Fold, Unfold
+from convstack.nn.modules.vision import ChannelShuffle, PixelShuffle, PixelUnshuffle
+
+__all__ += [
+    "Hardtanh", "Threshold", "CELU", "SELU", "GLU", "LogSigmoid", "Softmin", "Softsign",
+    "Hardshrink", "Softshrink", "Tanhshrink",
+    "Unfold", "Fold", "PixelShuffle", "PixelUnshuffle", "ChannelShuffle",
+    "CosineSimilarity", "PairwiseDistance", "Embedding", "TripletMarginLoss", "MarginRankingLoss",
+]

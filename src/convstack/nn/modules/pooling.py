@@ -7,14 +7,15 @@ them as PyTorch does (``MaxPool2d(kernel_size=2, stride=2, ...)``).
 from __future__ import annotations
 
 from convstack.nn import functional as F
+from convstack.nn.functional.pooling import default_stride
 from convstack.nn.modules._args import ArgumentCheck, Configurable, as_written
 from convstack.nn.modules.module import Module, check_spatial_input
 
 
 def _check_window(check: ArgumentCheck, n: int, kernel_size, stride, padding, dilation=1):
-    """Normalised (kernel_size, stride, padding, dilation); ``stride=None`` means ``kernel_size``."""
+    """Normalised (kernel_size, stride, padding, dilation); ``stride=None`` (or ``()``) means ``kernel_size``."""
     kernel = check.ints("kernel_size", kernel_size, n)
-    stride = kernel if stride is None else check.ints("stride", stride, n)
+    stride = kernel if default_stride(stride) else check.ints("stride", stride, n)
     padding_tuple = check.ints("padding", padding, n, minimum=0)
     dilation = check.ints("dilation", dilation, n)
     if kernel and padding_tuple and dilation:

@@ -8,7 +8,7 @@ from convstack.nn import functional as F
 from convstack.nn.modules._args import ArgumentCheck, Configurable
 from convstack.nn.modules.module import Module
 
-_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "trilinear", "area")
+_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area")
 
 
 def _as_written(value, kind):
@@ -26,8 +26,9 @@ class Upsample(Configurable, Module):
     Args:
         size: output spatial size (an int or one per spatial dimension).
         scale_factor: multiplier of the spatial size (a number or one per dimension).
-        mode: ``'nearest'``, ``'nearest-exact'``, ``'linear'``, ``'bilinear'``, ``'trilinear'`` or ``'area'``.
-        align_corners: linear modes only (see ``F.interpolate``).
+        mode: ``'nearest'``, ``'nearest-exact'``, ``'linear'``, ``'bilinear'``, ``'bicubic'``, ``'trilinear'``
+            or ``'area'``.
+        align_corners: linear and bicubic modes only (see ``F.interpolate``).
         recompute_scale_factor: interpolate from the computed sizes rather than from ``1 / scale_factor``.
 
     Shape:
@@ -50,8 +51,9 @@ class Upsample(Configurable, Module):
         self.mode = check.choice("mode", mode, _MODES)
         if align_corners is not None:
             check.boolean("align_corners", align_corners)
-            if mode not in ("linear", "bilinear", "trilinear"):
-                check.fail("align_corners", "None unless mode is 'linear', 'bilinear' or 'trilinear'", align_corners)
+            if mode not in ("linear", "bilinear", "bicubic", "trilinear"):
+                check.fail("align_corners", "None unless mode is 'linear', 'bilinear', 'bicubic' or 'trilinear'",
+                           align_corners)
         check.done()
         self.size = _as_written(size, int)
         self.scale_factor = _as_written(scale_factor, float)
