@@ -55,13 +55,14 @@ def tiles(geometry: ConvGeometry) -> tuple:
 
 
 def chunk_rows(geometry: ConvGeometry, threads: int) -> int:
-    """Rows of tiles per chunk: V and M of about ``CHUNK_BYTES``, but GEMMs at least ``MIN_TILES`` wide, and at
-    least one chunk per thread."""
+    """Rows of tiles per chunk, a multiple of ``BLOCK``: V and M of about ``CHUNK_BYTES``, but GEMMs at least
+    ``MIN_TILES`` wide, and one chunk per thread at least."""
     rows, per_row = tiles(geometry)
     total_rows = geometry.batch * rows
     bytes_per_row = POSITIONS * (geometry.in_channels + geometry.out_channels) * per_row * geometry.itemsize
     chunk = max(1, CHUNK_BYTES // bytes_per_row, -(-MIN_TILES // per_row))
-    return max(1, min(chunk, -(-total_rows // threads)))
+    chunk = max(1, min(chunk, -(-total_rows // threads)))
+    return -(-chunk // BLOCK) * BLOCK
 
 
 @functools.lru_cache(maxsize=4)
@@ -85,66 +86,82 @@ def weight_gradient(du, weight_shape, dtype):
 
 
 # ----------------------------------------------------------------------------- the transforms
-# Each tile is transformed along its rows while it is gathered (scalar: the tiles overlap) and
-# along its columns in a second pass over contiguous rows of length T (SIMD).
-@runtime.jit()
-def _padded_row(x, n, c, y, pad_left, row):
-    """``row`` = the input row (n, c, y) with ``pad_left`` zeros before it and zeros after; all zeros when y is
-    outside the input."""
-    height, width = x.shape[2], x.shape[3]
-    if y < 0 or y >= height:
-        row[:] = 0
-        return
-    end = min(row.shape[0], pad_left + width)
-    for j in range(pad_left):
-        row[j] = 0
-    for j in range(pad_left, end):
-        row[j] = x[n, c, y, index(j - pad_left)]
-    for j in range(end, row.shape[0]):
-        row[j] = 0
+# A tile's transform runs in two passes: one along the input's rows (SIMD along a row, its
+# results stored transposed, (6, W, rows), rows last) and one across tiles, whose innermost
+# loop runs over BLOCK consecutive tile rows: a trip count the compiler sees, so that the
+# loop becomes whole SIMD vectors (a loop whose count it does not know, and which is short,
+# ran scalar: 3x slower). Chunks hold a multiple of BLOCK tile rows; the last is padded with
+# rows of zeros (``n_of`` -1) whose results are dropped.
+BLOCK = 16
 
 
 @runtime.jit()
-def _input_tiles(x, c, n_of, y_of, pad_top, pad_left, rows, per_row, row, e, v):
-    """v[c, 6 i' + k, q] = (B^T d B)[i', k] for every input tile d of the chunk, channel c; e (6, 6, T), row scratch."""
+def _input_rows(x, n, c, top, zero_row):
+    """The six input rows from ``top`` of sample n, channel c (``zero_row`` where outside, or for a padding row)."""
+    height = x.shape[2]
+    r0 = x[n, c, index(top)] if n >= 0 and 0 <= top < height else zero_row
+    r1 = x[n, c, index(top + 1)] if n >= 0 and 0 <= top + 1 < height else zero_row
+    r2 = x[n, c, index(top + 2)] if n >= 0 and 0 <= top + 2 < height else zero_row
+    r3 = x[n, c, index(top + 3)] if n >= 0 and 0 <= top + 3 < height else zero_row
+    r4 = x[n, c, index(top + 4)] if n >= 0 and 0 <= top + 4 < height else zero_row
+    r5 = x[n, c, index(top + 5)] if n >= 0 and 0 <= top + 5 < height else zero_row
+    return r0, r1, r2, r3, r4, r5
+
+
+@runtime.jit()
+def _input_tiles(x, c, n_of, y_of, pad_top, pad_left, rows, per_row, zero_row, t, v):
+    """v[c, 6 i + k, tx rows + r] = (B^T d B)[i, k] for every input tile d of the chunk, channel c.
+
+    t (6, W', rows): B^T applied down the columns, per input column; its columns outside the
+    input stay zero (the caller zeroes them once).
+    """
+    cols = min(x.shape[3], t.shape[1] - pad_left)
     for r in range(rows):
-        for i in range(ALPHA):
-            _padded_row(x, n_of[r], c, y_of[r] + i - pad_top, pad_left, row)
-            for tx in range(per_row):  # B along the tile's row i
-                q = tx * rows + r
-                b = tx * M
-                d0 = row[b]
-                d1 = row[b + 1]
-                d2 = row[b + 2]
-                d3 = row[b + 3]
-                d4 = row[b + 4]
-                d5 = row[b + 5]
-                e[i, 0, q] = 4 * d0 - 5 * d2 + d4
-                e[i, 1, q] = -4 * (d1 + d2) + d3 + d4
-                e[i, 2, q] = 4 * (d1 - d2) - d3 + d4
-                e[i, 3, q] = 2 * (d3 - d1) - d2 + d4
-                e[i, 4, q] = 2 * (d1 - d3) - d2 + d4
-                e[i, 5, q] = 4 * d1 - 5 * d3 + d5
-    length = rows * per_row
-    for k in range(ALPHA):  # B^T down the columns, all tiles at once
-        for q in range(length):
-            d0 = e[0, k, q]
-            d1 = e[1, k, q]
-            d2 = e[2, k, q]
-            d3 = e[3, k, q]
-            d4 = e[4, k, q]
-            d5 = e[5, k, q]
-            v[c, k, q] = 4 * d0 - 5 * d2 + d4
-            v[c, 6 + k, q] = -4 * (d1 + d2) + d3 + d4
-            v[c, 12 + k, q] = 4 * (d1 - d2) - d3 + d4
-            v[c, 18 + k, q] = 2 * (d3 - d1) - d2 + d4
-            v[c, 24 + k, q] = 2 * (d1 - d3) - d2 + d4
-            v[c, 30 + k, q] = 4 * d1 - 5 * d3 + d5
+        r0, r1, r2, r3, r4, r5 = _input_rows(x, n_of[r], c, y_of[r] - pad_top, zero_row)
+        ur = index(r)
+        for j in range(cols):  # B^T down the tile's columns, along the row
+            d0 = r0[j]
+            d1 = r1[j]
+            d2 = r2[j]
+            d3 = r3[j]
+            d4 = r4[j]
+            d5 = r5[j]
+            w = index(j + pad_left)
+            t[0, w, ur] = 4 * d0 - 5 * d2 + d4
+            t[1, w, ur] = -4 * (d1 + d2) + d3 + d4
+            t[2, w, ur] = 4 * (d1 - d2) - d3 + d4
+            t[3, w, ur] = 2 * (d3 - d1) - d2 + d4
+            t[4, w, ur] = 2 * (d1 - d3) - d2 + d4
+            t[5, w, ur] = 4 * d1 - 5 * d3 + d5
+    for i in range(ALPHA):  # B along the tile's rows, BLOCK tiles at a time
+        row = index(i * ALPHA)
+        for tx in range(per_row):
+            b = index(tx * M)
+            base = index(tx * rows)
+            for r0 in range(0, rows, BLOCK):
+                for rr in range(BLOCK):
+                    r = index(r0 + rr)
+                    d0 = t[i, b, r]
+                    d1 = t[i, b + 1, r]
+                    d2 = t[i, b + 2, r]
+                    d3 = t[i, b + 3, r]
+                    d4 = t[i, b + 4, r]
+                    d5 = t[i, b + 5, r]
+                    q = base + r
+                    v[c, row, q] = 4 * d0 - 5 * d2 + d4
+                    v[c, row + 1, q] = -4 * (d1 + d2) + d3 + d4
+                    v[c, row + 2, q] = 4 * (d1 - d2) - d3 + d4
+                    v[c, row + 3, q] = 2 * (d3 - d1) - d2 + d4
+                    v[c, row + 4, q] = 2 * (d1 - d3) - d2 + d4
+                    v[c, row + 5, q] = 4 * d1 - 5 * d3 + d5
 
 
 @runtime.jit()
-def _output_tiles(m, o, bias, relu, n_of, y_of, rows, per_row, s, out):
-    """out[n, o, y + a, 4 tx + b] = (A^T M A)[a, b] (+ bias, ReLU) for every tile of the chunk, where inside."""
+def _output_tiles(m, o, bias, relu, n_of, y_of, rows, per_row, s, ot, out):
+    """out[n, o, y + a, 4 tx + b] = (A^T M A)[a, b] (+ bias, ReLU) for every tile of the chunk, where inside.
+
+    s (4, 6, T): A^T down the columns; ot (4, 4 tiles, rows): the output rows, transposed.
+    """
     length = rows * per_row
     for k in range(ALPHA):  # A^T down the columns, all tiles at once
         for q in range(length):
@@ -158,105 +175,121 @@ def _output_tiles(m, o, bias, relu, n_of, y_of, rows, per_row, s, out):
             s[1, k, q] = m1 - m2 + 2 * (m3 - m4)
             s[2, k, q] = m1 + m2 + 4 * (m3 + m4)
             s[3, k, q] = m1 - m2 + 8 * (m3 - m4) + m5
-    height, width = out.shape[2], out.shape[3]
     shift = bias[o]
     zero = out.dtype.type(0)
-    for r in range(rows):
+    for a in range(M):  # A along the rows, BLOCK tiles at a time, plus bias (and ReLU)
+        for tx in range(per_row):
+            base = index(tx * rows)
+            x0 = index(tx * M)
+            for r0 in range(0, rows, BLOCK):
+                for rr in range(BLOCK):
+                    r = index(r0 + rr)
+                    q = base + r
+                    m0 = s[a, 0, q]
+                    m1 = s[a, 1, q]
+                    m2 = s[a, 2, q]
+                    m3 = s[a, 3, q]
+                    m4 = s[a, 4, q]
+                    m5 = s[a, 5, q]
+                    y0 = m0 + m1 + m2 + m3 + m4 + shift
+                    y1 = m1 - m2 + 2 * (m3 - m4) + shift
+                    y2 = m1 + m2 + 4 * (m3 + m4) + shift
+                    y3 = m1 - m2 + 8 * (m3 - m4) + m5 + shift
+                    if relu:
+                        y0 = max(y0, zero)
+                        y1 = max(y1, zero)
+                        y2 = max(y2, zero)
+                        y3 = max(y3, zero)
+                    ot[a, x0, r] = y0
+                    ot[a, x0 + 1, r] = y1
+                    ot[a, x0 + 2, r] = y2
+                    ot[a, x0 + 3, r] = y3
+    height, width = out.shape[2], out.shape[3]
+    for r in range(rows):  # the rows into the output
         n = n_of[r]
+        if n < 0:
+            continue
         for a in range(M):
             y = y_of[r] + a
             if y >= height:
                 break
-            for tx in range(per_row):  # A along the tile's row a, into the output row
-                q = tx * rows + r
-                m0 = s[a, 0, q]
-                m1 = s[a, 1, q]
-                m2 = s[a, 2, q]
-                m3 = s[a, 3, q]
-                m4 = s[a, 4, q]
-                m5 = s[a, 5, q]
-                r0 = m0 + m1 + m2 + m3 + m4 + shift
-                r1 = m1 - m2 + 2 * (m3 - m4) + shift
-                r2 = m1 + m2 + 4 * (m3 + m4) + shift
-                r3 = m1 - m2 + 8 * (m3 - m4) + m5 + shift
-                if relu:
-                    r0 = max(r0, zero)
-                    r1 = max(r1, zero)
-                    r2 = max(r2, zero)
-                    r3 = max(r3, zero)
-                x0 = tx * M
-                if x0 + 3 < width:
-                    out[n, o, y, x0] = r0
-                    out[n, o, y, x0 + 1] = r1
-                    out[n, o, y, x0 + 2] = r2
-                    out[n, o, y, x0 + 3] = r3
-                else:
-                    out[n, o, y, x0] = r0
-                    if x0 + 1 < width:
-                        out[n, o, y, x0 + 1] = r1
-                    if x0 + 2 < width:
-                        out[n, o, y, x0 + 2] = r2
+            for col in range(width):
+                out[n, o, index(y), col] = ot[a, col, r]
 
 
 @runtime.jit()
-def _gradient_tiles(grad, o, n_of, y_of, rows, per_row, h, dm):
-    """dm[o, 6 i + j, q] = (A dY A^T)[i, j] for every 4x4 gradient tile dY of the chunk (zero past the output)."""
+def _gradient_tiles(grad, o, n_of, y_of, rows, per_row, zero_row, g, dm):
+    """dm[o, 6 i + j, tx rows + r] = (A dY A^T)[i, j] for every 4x4 gradient tile dY of the chunk (zero past it).
+
+    g (6, 4 tiles, rows): A applied down the columns, per output column; its columns past the
+    output stay zero (the caller zeroes them once).
+    """
     height, width = grad.shape[2], grad.shape[3]
-    zero = grad.dtype.type(0)
     for r in range(rows):
         n = n_of[r]
-        for a in range(M):
-            y = y_of[r] + a
-            for tx in range(per_row):  # A along the tile's row a: 4 -> 6
-                q = tx * rows + r
-                x0 = tx * M
-                g0 = grad[n, o, y, x0] if y < height else zero
-                g1 = grad[n, o, y, x0 + 1] if y < height and x0 + 1 < width else zero
-                g2 = grad[n, o, y, x0 + 2] if y < height and x0 + 2 < width else zero
-                g3 = grad[n, o, y, x0 + 3] if y < height and x0 + 3 < width else zero
-                h[a, 0, q] = g0
-                h[a, 1, q] = g0 + g1 + g2 + g3
-                h[a, 2, q] = g0 - g1 + g2 - g3
-                h[a, 3, q] = g0 + 2 * g1 + 4 * g2 + 8 * g3
-                h[a, 4, q] = g0 - 2 * g1 + 4 * g2 - 8 * g3
-                h[a, 5, q] = g3
-    length = rows * per_row
-    for j in range(ALPHA):  # and down the columns, all tiles at once
-        for q in range(length):
-            y0 = h[0, j, q]
-            y1 = h[1, j, q]
-            y2 = h[2, j, q]
-            y3 = h[3, j, q]
-            dm[o, j, q] = y0
-            dm[o, 6 + j, q] = y0 + y1 + y2 + y3
-            dm[o, 12 + j, q] = y0 - y1 + y2 - y3
-            dm[o, 18 + j, q] = y0 + 2 * y1 + 4 * y2 + 8 * y3
-            dm[o, 24 + j, q] = y0 - 2 * y1 + 4 * y2 - 8 * y3
-            dm[o, 30 + j, q] = y3
+        top = y_of[r]
+        g0 = grad[n, o, index(top)] if n >= 0 and top < height else zero_row
+        g1 = grad[n, o, index(top + 1)] if n >= 0 and top + 1 < height else zero_row
+        g2 = grad[n, o, index(top + 2)] if n >= 0 and top + 2 < height else zero_row
+        g3 = grad[n, o, index(top + 3)] if n >= 0 and top + 3 < height else zero_row
+        ur = index(r)
+        for col in range(width):  # A down the tile's columns: 4 -> 6
+            y0 = g0[col]
+            y1 = g1[col]
+            y2 = g2[col]
+            y3 = g3[col]
+            g[0, col, ur] = y0
+            g[1, col, ur] = y0 + y1 + y2 + y3
+            g[2, col, ur] = y0 - y1 + y2 - y3
+            g[3, col, ur] = y0 + 2 * y1 + 4 * y2 + 8 * y3
+            g[4, col, ur] = y0 - 2 * y1 + 4 * y2 - 8 * y3
+            g[5, col, ur] = y3
+    for i in range(ALPHA):  # and along the rows, BLOCK tiles at a time
+        row = index(i * ALPHA)
+        for tx in range(per_row):
+            b = index(tx * M)
+            base = index(tx * rows)
+            for r0 in range(0, rows, BLOCK):
+                for rr in range(BLOCK):
+                    r = index(r0 + rr)
+                    y0 = g[i, b, r]
+                    y1 = g[i, b + 1, r]
+                    y2 = g[i, b + 2, r]
+                    y3 = g[i, b + 3, r]
+                    q = base + r
+                    dm[o, row, q] = y0
+                    dm[o, row + 1, q] = y0 + y1 + y2 + y3
+                    dm[o, row + 2, q] = y0 - y1 + y2 - y3
+                    dm[o, row + 3, q] = y0 + 2 * y1 + 4 * y2 + 8 * y3
+                    dm[o, row + 4, q] = y0 - 2 * y1 + 4 * y2 - 8 * y3
+                    dm[o, row + 5, q] = y3
 
 
 @runtime.jit()
-def _chunk_rows_of(first, rows, tile_rows):
-    """Sample and top output row of each of ``rows`` tile rows starting at global tile row ``first``."""
+def _chunk_rows_of(first, rows, total, tile_rows):
+    """Sample and top output row of each of ``rows`` tile rows from global tile row ``first``; -1 past ``total``."""
     n_of = np.empty(rows, np.int64)
-    y_of = np.empty(rows, np.int64)
+    y_of = np.zeros(rows, np.int64)
     for r in range(rows):
-        n_of[r] = (first + r) // tile_rows
-        y_of[r] = ((first + r) % tile_rows) * M
+        if first + r < total:
+            n_of[r] = (first + r) // tile_rows
+            y_of[r] = ((first + r) % tile_rows) * M
+        else:
+            n_of[r] = -1
     return n_of, y_of
 
 
 @runtime.jit()
-def _input_transform_chunk(x, first, rows, tile_rows, per_row, pad_top, pad_left):
+def _input_transform_chunk(x, first, rows, total, tile_rows, per_row, pad_top, pad_left):
     """The chunk's V (C, 36, T), and its rows' samples and output rows."""
     channels = x.shape[1]
     length = rows * per_row
-    n_of, y_of = _chunk_rows_of(first, rows, tile_rows)
-    row = np.empty(per_row * M + 2, x.dtype)
-    e = np.empty((ALPHA, ALPHA, length), x.dtype)
+    n_of, y_of = _chunk_rows_of(first, rows, total, tile_rows)
+    zero_row = np.zeros(x.shape[3], x.dtype)
+    t = np.zeros((ALPHA, per_row * M + 2, rows), x.dtype)
     v = np.empty((channels, POSITIONS, length), x.dtype)
     for c in range(channels):
-        _input_tiles(x, c, n_of, y_of, pad_top, pad_left, rows, per_row, row, e, v)
+        _input_tiles(x, c, n_of, y_of, pad_top, pad_left, rows, per_row, zero_row, t, v)
     return v, n_of, y_of
 
 
@@ -273,9 +306,8 @@ def _forward(x, u, bias, relu, out, pad_top, pad_left, tile_rows, per_row, chunk
     for chunk_index in prange(chunks):
         previous = runtime.single_threaded_blas(local_threads)
         first = chunk_index * chunk
-        rows = min(chunk, total - first)
-        length = rows * per_row
-        v, n_of, y_of = _input_transform_chunk(x, first, rows, tile_rows, per_row, pad_top, pad_left)
+        length = chunk * per_row
+        v, n_of, y_of = _input_transform_chunk(x, first, chunk, total, tile_rows, per_row, pad_top, pad_left)
         m = np.empty((out_channels, POSITIONS, length), x.dtype)
         for p in range(POSITIONS):  # M[:, p] = U[p] @ V[:, p], group by group; rows 36 T apart
             for g in range(groups):
@@ -283,8 +315,9 @@ def _forward(x, u, bias, relu, out, pad_top, pad_left, tile_rows, per_row, chunk
                              v, (g * cg * POSITIONS + p) * length, POSITIONS * length, zero,
                              m, (g * og * POSITIONS + p) * length, POSITIONS * length)
         s = np.empty((M, ALPHA, length), x.dtype)
+        ot = np.empty((M, per_row * M, chunk), x.dtype)
         for o in range(out_channels):
-            _output_tiles(m, o, bias, relu, n_of, y_of, rows, per_row, s, out)
+            _output_tiles(m, o, bias, relu, n_of, y_of, chunk, per_row, s, ot, out)
         runtime.restore_blas_threads(local_threads, previous)
 
 
@@ -299,21 +332,21 @@ def _backward_weight(grad, x, du, pad_top, pad_left, tile_rows, per_row, chunk, 
     one = x.dtype.type(1)
     for worker in prange(workers):
         previous = runtime.single_threaded_blas(local_threads)
+        length = chunk * per_row
+        zero_row = np.zeros(grad.shape[3], x.dtype)
+        g = np.zeros((ALPHA, per_row * M, chunk), x.dtype)
+        dm = np.empty((out_channels, POSITIONS, length), x.dtype)
         for chunk_index in range(worker, chunks, workers):
             first = chunk_index * chunk
-            rows = min(chunk, total - first)
-            length = rows * per_row
-            v, n_of, y_of = _input_transform_chunk(x, first, rows, tile_rows, per_row, pad_top, pad_left)
-            h = np.empty((M, ALPHA, length), x.dtype)
-            dm = np.empty((out_channels, POSITIONS, length), x.dtype)
+            v, n_of, y_of = _input_transform_chunk(x, first, chunk, total, tile_rows, per_row, pad_top, pad_left)
             for o in range(out_channels):
-                _gradient_tiles(grad, o, n_of, y_of, rows, per_row, h, dm)
+                _gradient_tiles(grad, o, n_of, y_of, chunk, per_row, zero_row, g, dm)
             for p in range(POSITIONS):  # dU[p, g] += dM[:, p] @ V[:, p]^T
-                for g in range(groups):
+                for gi in range(groups):
                     runtime.gemm(gemm, False, True, og, cg, length, one,
-                                 dm, (g * og * POSITIONS + p) * length, POSITIONS * length,
-                                 v, (g * cg * POSITIONS + p) * length, POSITIONS * length, one,
-                                 du, ((worker * POSITIONS + p) * groups + g) * og * cg, cg)
+                                 dm, (gi * og * POSITIONS + p) * length, POSITIONS * length,
+                                 v, (gi * cg * POSITIONS + p) * length, POSITIONS * length, one,
+                                 du, ((worker * POSITIONS + p) * groups + gi) * og * cg, cg)
         runtime.restore_blas_threads(local_threads, previous)
 
 
