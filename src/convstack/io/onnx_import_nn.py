@@ -1,4 +1,4 @@
-"""ONNX nodes as convstack modules: the layers without parameters (pooling, LRN, resize, pad, activations).
+"""ONNX nodes as convstack modules: the layers without parameters (pooling, pad, activations).
 
 Builders as in ``onnx_import_ops``; the convolution and pooling options (``pads`` split into a
 symmetric padding or an explicit pre-padding) are read here for both.
@@ -11,7 +11,7 @@ import numpy
 import convstack as cs
 import convstack.nn.functional as F
 from convstack import nn
-from convstack.io.onnx_import_tensor import OnnxOp, Step, ints, pads_to_torch
+from convstack.io.onnx_import_tensor import OnnxOp, Step, configured, ints, pads_to_torch
 
 
 def spatial_options(node, ctx, spatial: int, attributes: dict, kind: str):
@@ -56,6 +56,8 @@ def _pool(node, ctx):
         layer = _MAX_POOL[spatial](kernel, stride, padding, dilation, ceil_mode=ceil_mode)
         fill = -numpy.inf
     else:
+        if any(d != 1 for d in dilation):
+            raise ctx.fail(node, f"dilations {list(dilation)} are not supported in average pooling")
         include = bool(attributes.get("count_include_pad", 0))
         layer = _AVG_POOL[spatial](kernel, stride, padding, ceil_mode=ceil_mode, count_include_pad=include)
         if not native and not include:
@@ -89,82 +91,39 @@ def _global_pool(node, ctx):
     return [Step(node.name, OnnxOp(node.op_type, pool), [node.input[0]], [node.output[0]])]
 
 
-def _lrn(node, ctx):
-    attributes = ctx.attributes(node)
-    size = attributes["size"]
-    if size % 2 == 0:
-        raise ctx.fail(node, f"an even size ({size}) centres the window differently from convstack's; only odd sizes "
-                             "are supported")
-    layer = nn.LocalResponseNorm(size, attributes.get("alpha", 1e-4), attributes.get("beta", 0.75),
-                                 attributes.get("bias", 1.0))
-    return [Step(node.name, layer, [node.input[0]], [node.output[0]])]
-
-
-# --------------------------------------------------------------------------------------- resize
-_LINEAR_MODES = {1: "linear", 2: "bilinear", 3: "trilinear"}
-
-
-def _resize(node, ctx):
-    attributes = ctx.attributes(node)
-    mode = attributes.get("mode", "nearest")
-    transform = attributes.get("coordinate_transformation_mode", "half_pixel")
-    if ctx.opset < 11:
-        scales = ctx.constant(node, 1, "scales")
-        sizes = None
-    else:
-        scales = ctx.constant(node, 2, "scales")
-        sizes = ctx.constant(node, 3, "sizes")
-    if scales is not None and scales.size == 0:
-        scales = None
-    if (scales is None) == (sizes is None):
-        raise ctx.fail(node, "exactly one of scales and sizes must be given")
-    fixed = scales if scales is not None else sizes
-    if scales is not None and any(float(s) != 1.0 for s in scales[:2]):
-        raise ctx.fail(node, f"scales {list(scales)} resize the batch or channel dimension")
-    if mode == "nearest":
-        if transform != "asymmetric" or attributes.get("nearest_mode", "round_prefer_floor") != "floor":
-            raise ctx.fail(node, "nearest resizing is supported with coordinate_transformation_mode 'asymmetric' and "
-                                 "nearest_mode 'floor' (PyTorch's rule)")
-        align = None
-    elif mode == "linear":
-        if transform not in ("align_corners", "pytorch_half_pixel", "half_pixel"):
-            raise ctx.fail(node, f"linear resizing with coordinate_transformation_mode {transform!r} is not "
-                                 "supported (align_corners, pytorch_half_pixel and half_pixel are)")
-        align = transform == "align_corners"
-    else:
-        raise ctx.fail(node, f"mode {mode!r} is not supported (nearest and linear are)")
-    spatial_values = [float(v) if scales is not None else int(v) for v in fixed[2:]]
-
-    def resize(x):
-        kind = mode if mode == "nearest" else _LINEAR_MODES[x.ndim - 2]
-        if scales is not None:
-            return F.interpolate(x, scale_factor=spatial_values, mode=kind, align_corners=align)
-        return F.interpolate(x, size=spatial_values, mode=kind, align_corners=align)
-
-    op = OnnxOp("Resize", resize, mode=mode, coordinate_transformation_mode=transform,
-                **({"scales": spatial_values} if scales is not None else {"sizes": spatial_values}))
-    return [Step(node.name, op, [node.input[0]], [node.output[0]])]
+# ------------------------------------------------------------------------------------------ pad
+_PAD_MODES = {"constant": "constant", "reflect": "reflect", "edge": "replicate", "wrap": "circular"}
 
 
 def _pad(node, ctx):
+    """Pads as attributes (opsets 2-10) or inputs (11: pads, constant_value; 18: axes); negative pads crop."""
     attributes = ctx.attributes(node)
     mode = attributes.get("mode", "constant")
-    modes = {"constant": "constant", "reflect": "reflect", "edge": "replicate", "wrap": "circular"}
-    if mode not in modes:
-        raise ctx.fail(node, f"mode {mode!r} is not supported")
-    if ctx.opset < 11:
-        pads, value = attributes["pads"], attributes.get("value", 0.0)
-    else:
-        pads = ints(ctx.constant(node, 1, "pads"))
-        constant = ctx.constant(node, 2, "constant_value")
-        value = 0.0 if constant is None else float(constant)
-        if ctx.input(node, 3):
-            raise ctx.fail(node, "the axes input is not supported")
-    rank = len(pads) // 2
-    pairs = list(zip(pads[:rank], pads[rank:]))
-    op = OnnxOp("Pad", lambda x: F.pad(x, pads_to_torch(pairs), mode=modes[mode], value=value), mode=mode,
-                pads=pairs)
-    return [Step(node.name, op, [node.input[0]], [node.output[0]])]
+    if mode not in _PAD_MODES:
+        raise ctx.fail(node, f"mode {mode!r} is not supported ({', '.join(_PAD_MODES)} are)")
+    preset = {1: attributes.get("pads"), 2: attributes.get("value", 0.0), 3: None} if ctx.opset < 11 else None
+
+    def make(values):
+        if values[1] is None:
+            raise ctx.fail(node, "the pads are missing")
+        pads = ints(values[1])
+        fill = values[2]
+        value = 0.0 if fill is None or numpy.asarray(fill).size == 0 else numpy.asarray(fill).item()
+        axes = None if values[3] is None else ints(values[3])
+
+        def pad(x):
+            chosen = list(range(x.ndim)) if axes is None else [a % x.ndim for a in axes]
+            if len(pads) != 2 * len(chosen):
+                raise ctx.fail(node, f"{len(pads)} pads for the {len(chosen)} padded axes of an input of shape "
+                                     f"{x.shape}")
+            pairs = [(0, 0)] * x.ndim
+            for i, axis in enumerate(chosen):
+                pairs[axis] = (pads[i], pads[i + len(chosen)])
+            return F.pad(x, pads_to_torch(pairs), mode=_PAD_MODES[mode], value=value)
+
+        return pad
+
+    return [configured(node, ctx, {1: "pads", 2: "constant_value", 3: "axes"}, make, preset, mode=mode)]
 
 
 def _activation(factory):
@@ -194,8 +153,6 @@ LAYER_BUILDERS = {
     "AveragePool": _pool,
     "GlobalAveragePool": _global_pool,
     "GlobalMaxPool": _global_pool,
-    "LRN": _lrn,
-    "Resize": _resize,
     "Pad": _pad,
     "Relu": _activation(lambda a: nn.ReLU()),
     "LeakyRelu": _activation(lambda a: nn.LeakyReLU(a.get("alpha", 0.01))),

@@ -1,0 +1,93 @@
+"""The classic CNN zoo as other tools exported it (``onnx_zoo_models``), imported into convstack and
+compared with onnxruntime on the same file (1e-4 relative), at every opset from 7 to 21: two opsets
+per model by default (together all fifteen), the whole matrix with ``-m slow``.
+"""
+
+import numpy as np
+import pytest
+
+import convstack as cs
+import convstack.nn.functional as F
+from convstack import nn, optim
+
+pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
+from tests.io.onnx_graphs import compare_with_onnxruntime, step_types  # noqa: E402
+from tests.io.onnx_zoo_graphs import ZooGraph  # noqa: E402
+from tests.io.onnx_zoo_models import MODELS  # noqa: E402
+
+
+def build(name: str, opset: int):
+    architecture, style, size, _ = MODELS[name]
+    graph = ZooGraph(opset, style, np.random.default_rng(opset), size)
+    outputs = architecture(graph)
+    return graph.build(outputs)
+
+
+def test_default_opsets_cover_7_to_21():
+    covered = {opset for _, _, _, default in MODELS.values() for opset in default}
+    assert covered == set(range(7, 22))
+
+
+CASES = [pytest.param(name, opset, id=f"{name}-opset{opset}", marks=() if opset in default else pytest.mark.slow)
+         for name, (_, _, _, default) in MODELS.items() for opset in range(7, 22)]
+
+
+@pytest.mark.parametrize("name, opset", CASES)
+def test_zoo_file_imports_and_matches_onnxruntime(name, opset, tmp_path):
+    model, inputs = build(name, opset)
+    imported = compare_with_onnxruntime(model, inputs, tmp_path)
+    # Every convolution with its own weights is an nn.Conv2d holding them as parameters, under the file's names.
+    convolutions = [m for m in imported.modules() if isinstance(m, nn.Conv2d)]
+    assert len(convolutions) == sum(n.op_type == "Conv" for n in model.graph.node)
+    # torch.onnx's names are the state dict's; the other exporters' layers sit at their names' stem (conv1_w: conv1).
+    state = imported.state_dict()
+    for init in model.graph.initializer:
+        if init.name.endswith(".weight"):
+            assert init.name in state
+        elif init.name.endswith(("_w", "_weight")):
+            layer = imported.get_submodule(init.name.rpartition("_")[0].replace("/", "."))
+            assert layer.weight.shape == tuple(init.dims)
+    if MODELS[name][1] == "torch":  # a free batch size: the shapes computed by Shape -> Gather -> Concat follow it
+        (key, x), = inputs.items()
+        more = {key: np.concatenate([x, x[:1]])}
+        compare_with_onnxruntime(model, more, tmp_path)
+
+
+def test_zoo_operators_fold_at_import():
+    """A ConstantOfShape of a constant shape leaves no step behind; the torch-style flatten's Shape does."""
+    model, _ = build("squeezenet1.1", 13)
+    from convstack.io import import_onnx
+
+    types = step_types(import_onnx(model))
+    assert "ConstantOfShape" not in types and "Shape" in types
+    assert sum(n.op_type == "ConstantOfShape" for n in model.graph.node) > 0
+
+
+def test_imported_zoo_file_fine_tunes(tmp_path):
+    """SqueezeNet 1.1 from a torch.onnx-style file: a new classifier, then a few Adam steps lower the loss."""
+    from convstack.io import import_onnx
+
+    model, _ = build("squeezenet1.1", 12)
+    imported = import_onnx(model)
+    last = [path for path, module in imported.named_modules() if isinstance(module, nn.Conv2d)][-1]
+    assert last == "conv26"  # the classifier, at the stem of its weights' names (conv26.weight, conv26.bias)
+    imported.conv26 = nn.Conv2d(imported.conv26.in_channels, 3, 1)
+    rng = np.random.default_rng(0)
+    labels = np.arange(12) % 3
+    images = rng.normal(size=(12, 3, 64, 64)).astype(np.float32)
+    images[np.arange(12), labels] += 1.0  # the class brightens one colour channel
+    images, labels = cs.tensor(images), cs.tensor(labels)
+    optimizer = optim.Adam(imported.parameters(), lr=0.003)
+    imported.train()
+    losses = []
+    for _ in range(15):
+        logits, _ = imported(images)
+        loss = F.cross_entropy(logits, labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.item()))
+    assert losses[-1] < 0.8 * losses[0], losses
+    assert all(p.grad is not None for p in imported.parameters())
