@@ -149,8 +149,8 @@ def test_opset_11_forms(tmp_path, rng):
                       coordinate_transformation_mode="tf_crop_and_resize"),
      "import_onnx: operator 'Resize' in node 'r': coordinate_transformation_mode 'tf_crop_and_resize' is not "
      "supported"),
-    (helper.make_node("Conv", ["x", "wc"], ["y"], name="c", auto_pad="SAME_UPPER"),
-     "import_onnx: operator 'Conv' in node 'c': auto_pad 'SAME_UPPER' is not supported"),
+    (helper.make_node("ConvTranspose", ["x", "wc"], ["y"], name="c", auto_pad="SAME_UPPER"),
+     "import_onnx: operator 'ConvTranspose' in node 'c': auto_pad 'SAME_UPPER' is not supported here"),
     (helper.make_node("Dropout", ["x", "", "yes"], ["y"], name="d"),
      "import_onnx: operator 'Dropout' in node 'd': training_mode=1 is not supported"),
 ])

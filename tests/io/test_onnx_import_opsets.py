@@ -300,6 +300,21 @@ def case_resize(opset, rng):
 
 
 @opsets()
+def case_auto_pad(opset, rng):
+    """``auto_pad`` SAME (output size ceil(input / stride), the odd pad after or before) and VALID, as Keras and
+    TensorFlow converters and CNTK (the zoo's MNIST) write convolutions and pools."""
+    x = rng.normal(size=(2, 3, 7, 8)).astype(F32)
+    nodes = [node("Conv", ["x", "w"], "upper", auto_pad="SAME_UPPER", strides=[2, 2]),
+             node("Conv", ["x", "w"], "lower", auto_pad="SAME_LOWER", kernel_shape=[3, 4]),
+             node("Conv", ["x", "w"], "valid", auto_pad="VALID"),
+             node("MaxPool", ["x"], "max", auto_pad="SAME_UPPER", kernel_shape=[3, 3], strides=[2, 2]),
+             node("AveragePool", ["x"], "avg", auto_pad="SAME_LOWER", kernel_shape=[2, 3], strides=[1, 2]),
+             node("AveragePool", ["x"], "avg_pad", auto_pad="SAME_UPPER", kernel_shape=[3, 3], count_include_pad=1)]
+    return nodes, {"x": x}, ["upper", "lower", "valid", "max", "avg", "avg_pad"], {
+        "w": rng.normal(size=(4, 3, 3, 4)).astype(F32)}
+
+
+@opsets()
 def case_channel_shuffle(opset, rng):
     """ShuffleNet's channel shuffle: (N, g * c, H, W) -> (N, g, c, H, W) -> swap g and c -> (N, c * g, H, W)."""
     x = rng.normal(size=(2, 6, 3, 3)).astype(F32)

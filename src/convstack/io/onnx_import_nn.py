@@ -1,7 +1,8 @@
 """ONNX nodes as convstack modules: the layers without parameters (pooling, pad, activations).
 
 Builders as in ``onnx_import_ops``; the convolution and pooling options (``pads`` split into a
-symmetric padding or an explicit pre-padding) are read here for both.
+symmetric padding or an explicit pre-padding, ``auto_pad`` SAME computed from the input's size)
+are read here for both.
 """
 
 from __future__ import annotations
@@ -14,23 +15,59 @@ from convstack import nn
 from convstack.io.onnx_import_tensor import OnnxOp, Step, configured, ints, pads_to_torch
 
 
-def spatial_options(node, ctx, spatial: int, attributes: dict, kind: str):
-    """Stride, symmetric padding (or pre-padding pairs when asymmetric) and dilation of a conv or pool node."""
-    if attributes.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
-        raise ctx.fail(node, f"auto_pad {attributes['auto_pad']!r} is not supported (only NOTSET and VALID)")
-    pads = list(attributes.get("pads", [0] * (2 * spatial)))
+class SamePadding:
+    """``auto_pad`` SAME_UPPER / SAME_LOWER: the padding that makes each output size ``ceil(input / stride)``,
+    ``total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - input, 0)``, split in two halves with
+    the odd element after (UPPER) or before (LOWER). It depends on the input's size, so it is computed
+    at run time: ``pads(spatial_shape) -> (before, after)``."""
+
+    def __init__(self, kernel, stride, dilation, upper: bool):
+        self.kernel, self.stride, self.dilation, self.upper = tuple(kernel), stride, dilation, upper
+
+    def __call__(self, spatial_shape) -> tuple:
+        before, after = [], []
+        for size, kernel, stride, dilation in zip(spatial_shape, self.kernel, self.stride, self.dilation):
+            out = -(-size // stride)
+            total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+            small, large = total // 2, total - total // 2
+            before.append(small if self.upper else large)
+            after.append(large if self.upper else small)
+        return before, after
+
+    def __repr__(self) -> str:
+        return "SAME_UPPER" if self.upper else "SAME_LOWER"
+
+
+def spatial_options(node, ctx, spatial: int, attributes: dict, kernel=None):
+    """Stride, padding and dilation of a conv or pool node; the padding is a (before, after) pair of lists,
+    or a ``SamePadding`` for ``auto_pad`` SAME_UPPER/SAME_LOWER (which needs the ``kernel`` size)."""
+    auto_pad = attributes.get("auto_pad", "NOTSET")
     stride = tuple(attributes.get("strides", [1] * spatial))
     dilation = tuple(attributes.get("dilations", [1] * spatial))
-    before, after = pads[:spatial], pads[spatial:]
-    return stride, before, after, dilation
+    if auto_pad in ("SAME_UPPER", "SAME_LOWER") and kernel is not None:
+        return stride, SamePadding(kernel, stride, dilation, auto_pad == "SAME_UPPER"), dilation
+    if auto_pad not in ("NOTSET", "VALID"):
+        raise ctx.fail(node, f"auto_pad {auto_pad!r} is not supported here (NOTSET and VALID are)")
+    pads = [0] * (2 * spatial) if auto_pad == "VALID" else list(attributes.get("pads", [0] * (2 * spatial)))
+    return stride, (pads[:spatial], pads[spatial:]), dilation
 
 
-def with_pre_pad(node, ctx, step: Step, before, after, value: float) -> list:
-    """``step`` preceded by an explicit ``F.pad`` of its data input (asymmetric or oversized padding)."""
+def symmetric_padding(padding) -> tuple | None:
+    """The per-dimension padding a layer applies itself (the same before and after), or None."""
+    if isinstance(padding, SamePadding) or padding[0] != padding[1]:
+        return None
+    return tuple(padding[0])
+
+
+def _pairs(padding, x) -> list:
+    before, after = padding(x.shape[2:]) if isinstance(padding, SamePadding) else padding
+    return pads_to_torch([(0, 0), (0, 0)] + list(zip(before, after)))
+
+
+def with_pre_pad(node, ctx, step: Step, padding, value: float) -> list:
+    """``step`` preceded by an explicit ``F.pad`` of its data input (asymmetric, oversized or SAME padding)."""
     padded = f"{node.output[0]}/padded"
-    pairs = list(zip(before, after))
-    pad = OnnxOp("Pad", lambda x: F.pad(x, pads_to_torch([(0, 0), (0, 0)] + pairs), value=value),
-                 pads=pairs, value=value)
+    pad = OnnxOp("Pad", lambda x: F.pad(x, _pairs(padding, x), value=value), pads=padding, value=value)
     step.inputs = [padded] + step.inputs[1:]
     return [Step(f"{node.name}_pad", pad, [node.input[0]], [padded]), step]
 
@@ -46,37 +83,38 @@ def _pool(node, ctx):
     spatial = len(kernel)
     if spatial not in _MAX_POOL:
         raise ctx.fail(node, f"{spatial}-D pooling is not supported")
-    stride, before, after, dilation = spatial_options(node, ctx, spatial, attributes, "pool")
+    stride, padding, dilation = spatial_options(node, ctx, spatial, attributes, kernel)
     ceil_mode = bool(attributes.get("ceil_mode", 0))
-    native = before == after and all(p <= k // 2 for p, k in zip(before, kernel))
-    padding = tuple(before) if native else (0,) * spatial
+    own = symmetric_padding(padding)
+    native = own is not None and all(p <= k // 2 for p, k in zip(own, kernel))
+    layer_padding = own if native else (0,) * spatial
     if node.op_type == "MaxPool":
         if len(node.output) > 1 and node.output[1]:
             ctx.unsupported[node.output[1]] = f"the Indices output of MaxPool node '{node.name}' is not supported"
-        layer = _MAX_POOL[spatial](kernel, stride, padding, dilation, ceil_mode=ceil_mode)
+        layer = _MAX_POOL[spatial](kernel, stride, layer_padding, dilation, ceil_mode=ceil_mode)
         fill = -numpy.inf
     else:
         if any(d != 1 for d in dilation):
             raise ctx.fail(node, f"dilations {list(dilation)} are not supported in average pooling")
         include = bool(attributes.get("count_include_pad", 0))
-        layer = _AVG_POOL[spatial](kernel, stride, padding, ceil_mode=ceil_mode, count_include_pad=include)
+        layer = _AVG_POOL[spatial](kernel, stride, layer_padding, ceil_mode=ceil_mode, count_include_pad=include)
         if not native and not include:
-            return [Step(node.name, _masked_average(layer, before, after), [node.input[0]], [node.output[0]])]
+            return [Step(node.name, _masked_average(layer, padding), [node.input[0]], [node.output[0]])]
         fill = 0.0
     step = Step(node.name, layer, [node.input[0]], [node.output[0]])
-    return [step] if native else with_pre_pad(node, ctx, step, before, after, fill)
+    return [step] if native else with_pre_pad(node, ctx, step, padding, fill)
 
 
-def _masked_average(layer, before, after) -> OnnxOp:
-    """Average pooling over explicit (asymmetric or wide) padding that the divisor leaves out:
+def _masked_average(layer, padding) -> OnnxOp:
+    """Average pooling over explicit (asymmetric, wide or SAME) padding that the divisor leaves out:
     the pooled zero-padded input over the pooled zero-padded mask of ones (the count of real elements)."""
-    pairs = pads_to_torch([(0, 0), (0, 0)] + list(zip(before, after)))
 
     def average(x):
+        pairs = _pairs(padding, x)
         mask = cs.ones(1, 1, *x.shape[2:], dtype=x.dtype)
         return layer(F.pad(x, pairs)) / layer(F.pad(mask, pairs))
 
-    return OnnxOp("AveragePool", average, pads=list(before) + list(after), count_include_pad=0)
+    return OnnxOp("AveragePool", average, pads=padding, count_include_pad=0)
 
 
 def _global_pool(node, ctx):

@@ -19,7 +19,7 @@ import numpy
 import convstack.nn.functional as F
 from convstack import nn
 from convstack.io.onnx_import_math import MATH_BUILDERS
-from convstack.io.onnx_import_nn import LAYER_BUILDERS, spatial_options, with_pre_pad
+from convstack.io.onnx_import_nn import LAYER_BUILDERS, spatial_options, symmetric_padding, with_pre_pad
 from convstack.io.onnx_import_norm import NORM_BUILDERS, batch_norm_step
 from convstack.io.onnx_import_resize import RESIZE_BUILDERS
 from convstack.io.onnx_import_shape import SHAPE_BUILDERS
@@ -122,10 +122,13 @@ def _conv(node, ctx):
     spatial = rank - 2
     if spatial not in _CONV:
         raise ctx.fail(node, f"{spatial}-D convolution is not supported (1-D, 2-D and 3-D are)")
-    stride, before, after, dilation = spatial_options(node, ctx, spatial, attributes, "conv")
+    kernel = attributes.get("kernel_shape")
+    if kernel is None and weight_name in ctx.constants:
+        kernel = ctx.constants[weight_name].shape[2:]
+    stride, pads, dilation = spatial_options(node, ctx, spatial, attributes, kernel)
     groups = attributes.get("group", 1)
-    symmetric = before == after
-    padding = tuple(before) if symmetric else (0,) * spatial
+    own = symmetric_padding(pads)
+    padding = own if own is not None else (0,) * spatial
     has_bias = bool(ctx.input(node, 2))
     if ctx.is_layer_weight(node, 1) and (not has_bias or ctx.is_layer_weight(node, 2)):
         weight = ctx.constants[weight_name]
@@ -138,7 +141,7 @@ def _conv(node, ctx):
         op = OnnxOp("Conv", lambda x, w, b=None: function(x, w, b, stride, padding, dilation, groups),
                     stride=stride, padding=padding, dilation=dilation, groups=groups)
         step = Step(node.name, op, list(node.input), [node.output[0]])
-    return [step] if symmetric else with_pre_pad(node, ctx, step, before, after, 0.0)
+    return [step] if own is not None else with_pre_pad(node, ctx, step, pads, 0.0)
 
 
 def _conv_transpose(node, ctx):
@@ -151,9 +154,10 @@ def _conv_transpose(node, ctx):
     spatial = weight.ndim - 2
     if spatial not in _CONV_TRANSPOSE:
         raise ctx.fail(node, f"{spatial}-D transposed convolution is not supported")
-    stride, before, after, dilation = spatial_options(node, ctx, spatial, attributes, "conv_transpose")
-    if before != after:
-        raise ctx.fail(node, f"asymmetric pads {before + after} are not supported")
+    stride, pads, dilation = spatial_options(node, ctx, spatial, attributes)
+    before = symmetric_padding(pads)
+    if before is None:
+        raise ctx.fail(node, f"asymmetric pads {pads[0] + pads[1]} are not supported")
     groups = attributes.get("group", 1)
     output_padding = tuple(attributes.get("output_padding", [0] * spatial))
     has_bias = bool(ctx.input(node, 2))
