@@ -91,3 +91,24 @@ def test_imported_zoo_file_fine_tunes(tmp_path):
         losses.append(float(loss.item()))
     assert losses[-1] < 0.8 * losses[0], losses
     assert all(p.grad is not None for p in imported.parameters())
+
+
+@pytest.mark.parametrize("name", ["mnist", "squeezenet1.1"])
+def test_readme_interop_files_match_onnxruntime(name, tmp_path):
+    """The files of the README's interop section (scripts/zoo_style_onnx.py) import and match onnxruntime."""
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "zoo_style_onnx.py"
+    spec = importlib.util.spec_from_file_location("zoo_style_onnx", script)
+    writer = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(writer)
+    model = writer.mnist(0) if name == "mnist" else writer.squeezenet(1000, 0, size=64)
+    shape = (1, 1, 28, 28) if name == "mnist" else (1, 3, 64, 64)
+    (key,) = {i.name for i in model.graph.input} - {i.name for i in model.graph.initializer}
+    x = np.random.default_rng(0).random(shape, dtype=np.float32)
+    imported = compare_with_onnxruntime(model, {key: x}, tmp_path)
+    if name == "squeezenet1.1":  # the Caffe2 names' stems: fire2/expand3x3_w -> fire2.expand3x3
+        assert isinstance(imported.fire2.expand3x3, nn.Conv2d) and isinstance(imported.conv10, nn.Conv2d)
+    else:  # the classifier's 4-D weight, reshaped at run time, is a parameter that trains
+        assert "Parameter193" in dict(imported.named_parameters())

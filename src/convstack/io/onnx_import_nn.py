@@ -45,7 +45,9 @@ def spatial_options(node, ctx, spatial: int, attributes: dict, kernel=None):
     stride = tuple(attributes.get("strides", [1] * spatial))
     dilation = tuple(attributes.get("dilations", [1] * spatial))
     if auto_pad in ("SAME_UPPER", "SAME_LOWER") and kernel is not None:
-        return stride, SamePadding(kernel, stride, dilation, auto_pad == "SAME_UPPER"), dilation
+        same = SamePadding(kernel, stride, dilation, auto_pad == "SAME_UPPER")
+        # with stride 1 the output keeps the input's size and the pads do not depend on it: fixed at import
+        return stride, same([1] * spatial) if all(s == 1 for s in stride) else same, dilation
     if auto_pad not in ("NOTSET", "VALID"):
         raise ctx.fail(node, f"auto_pad {auto_pad!r} is not supported here (NOTSET and VALID are)")
     pads = [0] * (2 * spatial) if auto_pad == "VALID" else list(attributes.get("pads", [0] * (2 * spatial)))
