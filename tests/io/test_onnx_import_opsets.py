@@ -315,6 +315,96 @@ def case_auto_pad(opset, rng):
 
 
 @opsets()
+def case_slice_squeeze(opset, rng):
+    x = rng.normal(size=(2, 3, 5, 6)).astype(F32)
+    initializers = {}
+    if opset < 10:  # starts, ends and axes as attributes, no steps
+        nodes = [node("Slice", ["x"], "s", starts=[1, 1], ends=[3, 100], axes=[1, 3])]
+    else:
+        nodes = [node("Slice", ["x", "starts", "ends", "axes", "steps"], "s"),
+                 node("Shape", ["x"], "shape"),  # an end computed at run time: x.size(2) - 1
+                 node("Gather", ["shape", "two"], "height", axis=0),
+                 node("Sub", ["height", "one"], "end"),
+                 node("Unsqueeze", ["end"] + (["zero"] if opset >= 13 else []), "end1",
+                      **({} if opset >= 13 else {"axes": [0]})),
+                 node("Slice", ["x", "zero1", "end1", "two1"], "computed")]
+        initializers.update(starts=np.array([1, -1], I64), ends=np.array([3, -7], I64), axes=np.array([1, 3], I64),
+                            steps=np.array([1, -2], I64), two=np.array(2, I64), one=np.array(1, I64),
+                            zero=np.array([0], I64), zero1=np.array([0], I64), two1=np.array([2], I64))
+    more, extra = axes_form(opset, "Squeeze", ["s_first"], "squeezed", [0])
+    nodes += [node("Slice", ["x"], "s_first", starts=[0], ends=[1], axes=[0]) if opset < 10 else
+              node("Slice", ["x", "zero", "one1"], "s_first")] + more
+    initializers.update(extra, **({"one1": np.array([1], I64)} if opset >= 10 else {}))
+    outputs = ["s", "squeezed"] + (["computed"] if opset >= 10 else [])
+    return nodes, {"x": x}, outputs, initializers
+
+
+@opsets()
+def case_reductions(opset, rng):
+    x = rng.normal(size=(2, 3, 4, 5)).astype(F32)
+    nodes, initializers = [], {}
+    for op, until in (("ReduceSum", 13), ("ReduceMean", 18), ("ReduceMax", 18), ("ReduceMin", 18)):
+        more, extra = axes_form(opset, op, ["x"], op.lower(), [1, -1], until, keepdims=0)
+        nodes += more
+        initializers.update(extra)
+    nodes += [node("ArgMax", ["x"], "argmax", axis=2), node("ArgMin", ["x"], "argmin", axis=-1, keepdims=0),
+              node("GlobalMaxPool", ["x"], "global_max"), node("GlobalAveragePool", ["x"], "global_avg"),
+              node("Flatten", ["x"], "flat", axis=2)]
+    return nodes, {"x": x}, ["reducesum", "reducemean", "reducemax", "reducemin", "argmax", "argmin", "global_max",
+                             "global_avg", "flat"], initializers
+
+
+@opsets()
+def case_elementwise(opset, rng):
+    x = rng.normal(size=(2, 3, 4)).astype(F32)
+    positive = rng.uniform(0.5, 2, size=(2, 3, 4)).astype(F32)
+    nodes = [node("Sigmoid", ["x"], "sigmoid"), node("Tanh", ["x"], "tanh"), node("LeakyRelu", ["x"], "leaky",
+                                                                                   alpha=0.2),
+             node("Exp", ["x"], "exp"), node("Log", ["p"], "log"), node("Sqrt", ["p"], "sqrt"),
+             node("Abs", ["x"], "abs"), node("Neg", ["x"], "neg"), node("Pow", ["p", "x"], "pow"),
+             node("Reciprocal", ["p"], "reciprocal"), node("Ceil", ["x"], "ceil"),
+             node("Sub", ["x", "p"], "sub"), node("Identity", ["x"], "identity"),
+             node("MatMul", ["x", "m"], "matmul"),
+             node("Softmax", ["x"], "softmax", axis=1), node("LogSoftmax", ["x"], "log_softmax", axis=1)]
+    outputs = ["sigmoid", "tanh", "leaky", "exp", "log", "sqrt", "abs", "neg", "pow", "reciprocal", "ceil", "sub",
+               "identity", "matmul", "softmax", "log_softmax"]
+    if opset >= 9:
+        nodes += [node("Erf", ["x"], "erf"), node("Where", ["mask", "x", "p"], "where")]
+        outputs += ["erf", "where"]
+    if opset >= 20:
+        nodes.append(node("Gelu", ["x"], "gelu", approximate="tanh"))
+        outputs.append("gelu")
+    initializers = {"m": rng.normal(size=(4, 2)).astype(F32), "mask": rng.random((3, 4)) > 0.5}
+    return nodes, {"x": x, "p": positive}, outputs, initializers
+
+
+@opsets()
+def case_layers(opset, rng):
+    """Convolutions, pools and Gemm in their other forms: asymmetric pads, dilations, groups, a transposed
+    convolution, ceil mode (opset 10), alpha/beta/transA."""
+    x = rng.normal(size=(2, 4, 7, 6)).astype(F32)
+    nodes = [node("Conv", ["x", "w"], "asymmetric", pads=[0, 1, 2, 1], dilations=[1, 2], group=2),
+             node("ConvTranspose", ["x", "wt", "bt"], "transposed", strides=[2, 2], pads=[1, 1, 1, 1],
+                  output_padding=[1, 0]),
+             node("MaxPool", ["x"], "max", kernel_shape=[3, 2], strides=[2, 2], pads=[1, 0, 1, 1]),
+             node("AveragePool", ["x"], "avg", kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
+             node("GlobalAveragePool", ["x"], "pooled"), node("Flatten", ["pooled"], "features"),
+             node("Gemm", ["features", "gw", "gb"], "gemm", alpha=0.5, beta=2.0, transB=1),
+             node("Gemm", ["features", "gw_t", "c"], "gemm_t", transA=0, transB=0, beta=0.5)]
+    outputs = ["asymmetric", "transposed", "max", "avg", "gemm", "gemm_t"]
+    if opset >= 10:
+        nodes += [node("MaxPool", ["x"], "max_ceil", kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1),
+                  node("AveragePool", ["x"], "avg_ceil", kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1),
+                  node("MaxPool", ["x"], "max_dilated", kernel_shape=[2, 2], dilations=[2, 2])]
+        outputs += ["max_ceil", "avg_ceil", "max_dilated"]
+    initializers = {"w": rng.normal(size=(6, 2, 3, 2)).astype(F32), "wt": rng.normal(size=(4, 3, 3, 3)).astype(F32),
+                    "bt": rng.normal(size=3).astype(F32), "gw": rng.normal(size=(5, 4)).astype(F32),
+                    "gb": rng.normal(size=5).astype(F32), "gw_t": rng.normal(size=(4, 5)).astype(F32),
+                    "c": rng.normal(size=(1,)).astype(F32)}
+    return nodes, {"x": x}, outputs, initializers
+
+
+@opsets()
 def case_channel_shuffle(opset, rng):
     """ShuffleNet's channel shuffle: (N, g * c, H, W) -> (N, g, c, H, W) -> swap g and c -> (N, c * g, H, W)."""
     x = rng.normal(size=(2, 6, 3, 3)).astype(F32)
