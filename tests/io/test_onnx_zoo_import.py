@@ -3,6 +3,9 @@ compared with onnxruntime on the same file (1e-4 relative), at every opset from 
 per model by default (together all fifteen), the whole matrix with ``-m slow``.
 """
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -13,9 +16,13 @@ from convstack import nn, optim
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from tests.io.onnx_graphs import compare_with_onnxruntime, step_types  # noqa: E402
+from onnx import helper  # noqa: E402
+from tests.io.onnx_graphs import compare_with_onnxruntime, model_at, step_types  # noqa: E402
 from tests.io.onnx_zoo_graphs import ZooGraph  # noqa: E402
 from tests.io.onnx_zoo_models import MODELS  # noqa: E402
+from tests.io.test_onnx_export import run_onnxruntime  # noqa: E402
+
+from convstack.io import export_onnx, import_onnx  # noqa: E402
 
 
 def build(name: str, opset: int):
@@ -58,8 +65,6 @@ def test_zoo_file_imports_and_matches_onnxruntime(name, opset, tmp_path):
 def test_zoo_operators_fold_at_import():
     """A ConstantOfShape of a constant shape leaves no step behind; the torch-style flatten's Shape does."""
     model, _ = build("squeezenet1.1", 13)
-    from convstack.io import import_onnx
-
     types = step_types(import_onnx(model))
     assert "ConstantOfShape" not in types and "Shape" in types
     assert sum(n.op_type == "ConstantOfShape" for n in model.graph.node) > 0
@@ -67,8 +72,6 @@ def test_zoo_operators_fold_at_import():
 
 def test_imported_zoo_file_fine_tunes(tmp_path):
     """SqueezeNet 1.1 from a torch.onnx-style file: a new classifier, then a few Adam steps lower the loss."""
-    from convstack.io import import_onnx
-
     model, _ = build("squeezenet1.1", 12)
     imported = import_onnx(model)
     last = [path for path, module in imported.named_modules() if isinstance(module, nn.Conv2d)][-1]
@@ -96,9 +99,6 @@ def test_imported_zoo_file_fine_tunes(tmp_path):
 @pytest.mark.parametrize("name", ["mnist", "squeezenet1.1"])
 def test_readme_interop_files_match_onnxruntime(name, tmp_path):
     """The files of the README's interop section (scripts/zoo_style_onnx.py) import and match onnxruntime."""
-    import importlib.util
-    from pathlib import Path
-
     script = Path(__file__).resolve().parents[2] / "scripts" / "zoo_style_onnx.py"
     spec = importlib.util.spec_from_file_location("zoo_style_onnx", script)
     writer = importlib.util.module_from_spec(spec)
@@ -112,3 +112,18 @@ def test_readme_interop_files_match_onnxruntime(name, tmp_path):
         assert isinstance(imported.fire2.expand3x3, nn.Conv2d) and isinstance(imported.conv10, nn.Conv2d)
     else:  # the classifier's 4-D weight, reshaped at run time, is a parameter that trains
         assert "Parameter193" in dict(imported.named_parameters())
+
+
+def test_imported_zoo_file_exports_again(tmp_path):
+    """An imported file is a convstack model like the others: export_onnx writes it again, and onnxruntime
+    computes on that file what the imported model computes (the import-side ops included: cubic Resize)."""
+    model, inputs = build("shufflenet_v2", 13)
+    (x,) = inputs.values()
+    resize = helper.make_node("Resize", ["x", "", "s"], ["y"], mode="cubic", name="resize")
+    cubic = model_at(13, [resize], {"x": x}, ["y"], {"s": np.array([1, 1, 1.5, 2], np.float32)})
+    for proto in (model, cubic):
+        imported = import_onnx(proto)
+        ours = imported(cs.tensor(x)).detach().numpy()
+        export_onnx(imported, cs.tensor(x), tmp_path / "again.onnx")
+        (theirs,) = run_onnxruntime(tmp_path / "again.onnx", {"input": x})
+        np.testing.assert_allclose(theirs, ours, rtol=0, atol=1e-4 * max(1.0, float(np.abs(ours).max())))

@@ -79,8 +79,9 @@ class Rule:
         self.mode, self.transform, self.nearest_mode = mode, transform, nearest_mode
         self.cubic_a, self.exclude_outside = cubic_a, exclude_outside
 
-    def plan(self, in_len: int, out_len: int, scale):
-        """The ``Interpolate`` plan of one axis: None, ("repeat", r), ("gather", indices) or ("matrix", M)."""
+    def plan(self, in_len: int, out_len: int, scale, dtype):
+        """The ``Interpolate`` plan of one axis: None, ("repeat", r), ("gather", indices) or ("matrix", M), M of
+        ``dtype`` (the input's, as the exported graph's ``MatMul`` needs)."""
         source = _source(self.transform, out_len, in_len, scale)
         if self.mode == "nearest":
             index = numpy.clip(_nearest(source, self.nearest_mode, scale < 1), 0, in_len - 1).astype(numpy.int64)
@@ -111,7 +112,7 @@ class Rule:
                 matrix[rows, taps[:, tap]] += weights[:, tap]
         if out_len == in_len and numpy.allclose(matrix, numpy.eye(in_len), rtol=0, atol=1e-7):
             return None
-        return ("matrix", matrix)
+        return ("matrix", matrix.astype(dtype))
 
 
 def _rule(node, ctx, attributes) -> Rule:
@@ -161,9 +162,10 @@ def _resize(node, ctx):
         plans = {}
 
         def resize(x):
-            if x.shape not in plans:
-                plans[x.shape] = _plans(node, ctx, rule, x.shape, scales, sizes, axes, policy)
-            return Interpolate.apply(x, plans=plans[x.shape])
+            key = (x.shape, x.dtype)
+            if key not in plans:
+                plans[key] = _plans(node, ctx, rule, x, scales, sizes, axes, policy)
+            return Interpolate.apply(x, plans=plans[key])
 
         return resize
 
@@ -171,8 +173,9 @@ def _resize(node, ctx):
                        nearest_mode=rule.nearest_mode)]
 
 
-def _plans(node, ctx, rule: Rule, shape: tuple, scales, sizes, axes, policy) -> tuple:
-    """Each spatial axis's plan for an input of ``shape``; the batch and channel axes must keep their size."""
+def _plans(node, ctx, rule: Rule, x, scales, sizes, axes, policy) -> tuple:
+    """Each spatial axis's plan for the input ``x``; the batch and channel axes must keep their size."""
+    shape = x.shape
     rank = len(shape)
     chosen = list(range(rank)) if axes is None else [a % rank for a in axes]
     given = scales if scales is not None else sizes
@@ -194,7 +197,7 @@ def _plans(node, ctx, rule: Rule, shape: tuple, scales, sizes, axes, policy) -> 
     if rank < 3 or out[0] != shape[0] or out[1] != shape[1]:
         raise ctx.fail(node, f"resizing {shape} to {tuple(out)}: only the spatial axes (after batch and channels) "
                              "can be resized")
-    return tuple(rule.plan(shape[axis], out[axis], axis_scales[axis]) for axis in range(2, rank))
+    return tuple(rule.plan(shape[axis], out[axis], axis_scales[axis], x.dtype) for axis in range(2, rank))
 
 
 RESIZE_BUILDERS = {
