@@ -151,6 +151,8 @@ def test_opset_11_forms(tmp_path, rng):
      "supported"),
     (helper.make_node("ConvTranspose", ["x", "wc"], ["y"], name="c", auto_pad="SAME_UPPER"),
      "import_onnx: operator 'ConvTranspose' in node 'c': auto_pad 'SAME_UPPER' is not supported here"),
+    (helper.make_node("Pad", ["x"], ["y"], name="p"),
+     "import_onnx: operator 'Pad' in node 'p': the pads input is missing"),
     (helper.make_node("Dropout", ["x", "", "yes"], ["y"], name="d"),
      "import_onnx: operator 'Dropout' in node 'd': training_mode=1 is not supported"),
 ])

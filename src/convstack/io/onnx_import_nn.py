@@ -144,8 +144,6 @@ def _pad(node, ctx):
     preset = {1: attributes.get("pads"), 2: attributes.get("value", 0.0), 3: None} if ctx.opset < 11 else None
 
     def make(values):
-        if values[1] is None:
-            raise ctx.fail(node, "the pads are missing")
         pads = ints(values[1])
         fill = values[2]
         value = 0.0 if fill is None or numpy.asarray(fill).size == 0 else numpy.asarray(fill).item()
@@ -163,7 +161,8 @@ def _pad(node, ctx):
 
         return pad
 
-    return [configured(node, ctx, {1: "pads", 2: "constant_value", 3: "axes"}, make, preset, mode=mode)]
+    return [configured(node, ctx, {1: "pads", 2: "constant_value", 3: "axes"}, make, preset, required=(1,),
+                       mode=mode)]
 
 
 def _activation(factory):

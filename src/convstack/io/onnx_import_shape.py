@@ -41,7 +41,7 @@ def _expand(node, ctx):
 
         return expand
 
-    return [configured(node, ctx, {1: "shape"}, make)]
+    return [configured(node, ctx, {1: "shape"}, make, required=(1,))]
 
 
 def _tile(node, ctx):
@@ -61,7 +61,7 @@ def _tile(node, ctx):
 
         return tile
 
-    return [configured(node, ctx, {1: "repeats"}, make)]
+    return [configured(node, ctx, {1: "repeats"}, make, required=(1,))]
 
 
 def _split(node, ctx):
@@ -117,7 +117,7 @@ def _gather(node, ctx):
 
         return gather
 
-    return [configured(node, ctx, {1: "indices"}, make, axis=axis)]
+    return [configured(node, ctx, {1: "indices"}, make, required=(1,), axis=axis)]
 
 
 SHAPE_BUILDERS = {

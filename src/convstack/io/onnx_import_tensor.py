@@ -46,13 +46,14 @@ class OnnxOp(Module):
         return ", ".join([self.op_type] + [f"{key}={value!r}" for key, value in self.attributes.items()])
 
 
-def configured(node, ctx, roles: dict, make, preset: dict | None = None, **shown) -> Step:
+def configured(node, ctx, roles: dict, make, preset: dict | None = None, required=(), **shown) -> Step:
     """The step of a node whose inputs at the positions in ``roles`` configure it (``{1: "pads"}``).
 
     ``make(values)`` receives ``{position: array or None}`` and returns the function of the
     other (data) inputs. Constant settings are read here, once, so a bad value fails at
     import; computed ones are inputs of the step, read at every call. ``preset`` gives the
-    values that older opsets carry as attributes instead of inputs.
+    values that older opsets carry as attributes instead of inputs; the positions in
+    ``required`` must have a value.
     """
     data = [name for position, name in enumerate(node.input) if position not in roles]
     fixed, computed = {}, []
@@ -64,6 +65,8 @@ def configured(node, ctx, roles: dict, make, preset: dict | None = None, **shown
             computed.append(position)
         else:
             fixed[position] = ctx.constants[name] if name else None
+        if position in required and position in fixed and fixed[position] is None:
+            raise ctx.fail(node, f"the {roles[position]} {'attribute' if preset else 'input'} is missing")
     if not computed:
         function = make(fixed)
         shown.update({roles[p]: _shown(v) for p, v in fixed.items() if v is not None})
@@ -198,7 +201,7 @@ def _reshape(node, ctx):
 
         return reshape
 
-    return [configured(node, ctx, {1: "shape"}, make)]
+    return [configured(node, ctx, {1: "shape"}, make, required=(1,))]
 
 
 def _shape(node, ctx):
@@ -230,7 +233,7 @@ def _slice(node, ctx):
     preset = None
     if ctx.opset < 10:
         attributes = ctx.attributes(node)
-        preset = {1: attributes["starts"], 2: attributes["ends"], 3: attributes.get("axes"), 4: None}
+        preset = {1: attributes.get("starts"), 2: attributes.get("ends"), 3: attributes.get("axes"), 4: None}
 
     def make(values):
         starts, ends = ints(values[1]), ints(values[2])
@@ -248,7 +251,7 @@ def _slice(node, ctx):
 
         return slice_
 
-    return [configured(node, ctx, {1: "starts", 2: "ends", 3: "axes", 4: "steps"}, make, preset)]
+    return [configured(node, ctx, {1: "starts", 2: "ends", 3: "axes", 4: "steps"}, make, preset, required=(1, 2))]
 
 
 def _reduce(kind):
