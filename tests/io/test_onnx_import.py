@@ -143,17 +143,22 @@ def test_opset_11_forms(tmp_path, rng):
 @pytest.mark.parametrize("node, message", [
     (helper.make_node("Foo", ["x"], ["y"], name="bar"), "import_onnx: unsupported operator 'Foo' in node 'bar'"),
     (helper.make_node("Hardmax", ["x"], ["y"], name="h"), "import_onnx: unsupported operator 'Hardmax' in node 'h'"),
-    (helper.make_node("LRN", ["x"], ["y"], name="lrn", size=4),
-     "import_onnx: operator 'LRN' in node 'lrn': an even size"),
-    (helper.make_node("Resize", ["x", "", "scales"], ["y"], name="r", mode="cubic"),
-     "import_onnx: operator 'Resize' in node 'r': mode 'cubic' is not supported"),
-    (helper.make_node("Conv", ["x", "wc"], ["y"], name="c", auto_pad="SAME_UPPER"),
-     "import_onnx: operator 'Conv' in node 'c': auto_pad 'SAME_UPPER' is not supported"),
-    (helper.make_node("Pad", ["x", "x"], ["y"], name="p"),
-     "import_onnx: operator 'Pad' in node 'p': the pads input 'x' must be a constant"),
+    (helper.make_node("Resize", ["x", "", "scales"], ["y"], name="r", mode="area"),
+     "import_onnx: operator 'Resize' in node 'r': mode 'area' is not supported (nearest, linear and cubic are)"),
+    (helper.make_node("Resize", ["x", "", "scales"], ["y"], name="r",
+                      coordinate_transformation_mode="tf_crop_and_resize"),
+     "import_onnx: operator 'Resize' in node 'r': coordinate_transformation_mode 'tf_crop_and_resize' is not "
+     "supported"),
+    (helper.make_node("ConvTranspose", ["x", "wc"], ["y"], name="c", auto_pad="SAME_UPPER"),
+     "import_onnx: operator 'ConvTranspose' in node 'c': auto_pad 'SAME_UPPER' is not supported here"),
+    (helper.make_node("Pad", ["x"], ["y"], name="p"),
+     "import_onnx: operator 'Pad' in node 'p': the pads input is missing"),
+    (helper.make_node("Dropout", ["x", "", "yes"], ["y"], name="d"),
+     "import_onnx: operator 'Dropout' in node 'd': training_mode=1 is not supported"),
 ])
 def test_import_errors_name_the_operator_and_node(node, message):
-    initializers = [("scales", np.ones(4, np.float32)), ("wc", np.ones((2, 2, 1, 1), np.float32))]
+    initializers = [("scales", np.ones(4, np.float32)), ("wc", np.ones((2, 2, 1, 1), np.float32)),
+                    ("yes", np.array(True))]
     graph = helper.make_graph([node], "g", [value("x", [1, 2, 3, 3])], [value("y", None)],
                               initializer=[numpy_helper.from_array(v, k) for k, v in initializers])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])

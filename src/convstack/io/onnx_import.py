@@ -10,7 +10,9 @@ become ``nn.ReLU``, ``nn.MaxPool2d`` ... or small ``OnnxOp`` modules (``Add``, `
 Where modules live: a layer whose initializers are named ``P.weight``, ``P.bias`` (as
 ``export_onnx`` and ``torch.onnx.export`` name them, after the state dict) is placed at
 path ``P``, so the imported model's ``state_dict()`` has the original names (and loads
-torchvision or convstack weights); other initializers a node reads at run time sit at their
+torchvision or convstack weights); a layer whose initializers share another stem (``conv1_w``,
+``conv1_b`` in the Caffe2 conversions of the ONNX model zoo) is placed at that stem (``conv1``);
+other initializers a node reads at run time sit at their
 own names (parameters, or buffers where the exporter marked them so); every other node sits
 at its node name, split on ``.`` and ``/`` with other characters made ``_``. A name that is
 taken or not a valid attribute gets a numbered suffix.
@@ -23,6 +25,7 @@ nodes. An operator outside the supported set raises
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -127,13 +130,17 @@ class _Placer:
 
 
 def _layer_path(params: dict) -> str | None:
-    """``P`` when every initializer of a layer is named ``P.<its attribute>`` (``conv1.weight``, ``conv1.bias``)."""
+    """``P`` when every initializer of a layer is named ``P.<its attribute>`` (``conv1.weight``, ``conv1.bias``);
+    else the stem the names share up to a separator, as other exporters name weights (``conv1_w`` and
+    ``conv1_b`` from Caffe2, ``vgg0_conv0_weight`` from MXNet: ``conv1``, ``vgg0_conv0``)."""
     prefixes = {name[: -len(attribute) - 1] for attribute, name in params.items()
                 if name.endswith("." + attribute)}
     if len(prefixes) == 1 and all(name.endswith("." + attribute) for attribute, name in params.items()):
         (prefix,) = prefixes
         return prefix if prefix and all(_UNSAFE.sub("_", p) == p for p in prefix.split(".")) else None
-    return None
+    common = os.path.commonprefix(list(params.values()))
+    cut = max(common.rfind(separator) for separator in "._/")
+    return ".".join(_components(common[:cut])) if cut > 0 else None
 
 
 def _fold(node, steps, ctx) -> bool:

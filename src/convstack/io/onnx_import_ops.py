@@ -4,8 +4,12 @@ transposed convolution, batch norm, Gemm as ``nn.Linear``).
 A builder takes one ONNX node and the ``ImportContext`` and returns the ``Step`` s that run
 it: a module, the value names it reads at run time and those it writes. Layers list the
 initializers they took over (``params``), which decides where ``import_onnx`` puts them.
-Parameter-free layers are in ``onnx_import_nn``, element-wise and shape operators in
-``onnx_import_tensor``; ``BUILDERS`` gathers them all by operator name.
+The other builders live with their family: parameter-free layers in ``onnx_import_nn``,
+arithmetic, reductions and reshaping in ``onnx_import_tensor``, the variadic and activation
+operators in ``onnx_import_math``, ``ConstantOfShape``/``Tile``/``Split``... in
+``onnx_import_shape``, ``LRN`` and instance norm in ``onnx_import_norm``, ``Upsample`` and
+``Resize`` in ``onnx_import_resize``. ``BUILDERS`` gathers them all by operator name; a new
+operator is one more entry in its family's table.
 """
 
 from __future__ import annotations
@@ -14,8 +18,12 @@ import numpy
 
 import convstack.nn.functional as F
 from convstack import nn
-from convstack.io.onnx_import_nn import LAYER_BUILDERS, spatial_options, with_pre_pad
-from convstack.io.onnx_import_tensor import TENSOR_BUILDERS, OnnxOp, Step
+from convstack.io.onnx_import_math import MATH_BUILDERS
+from convstack.io.onnx_import_nn import LAYER_BUILDERS, spatial_options, symmetric_padding, with_pre_pad
+from convstack.io.onnx_import_norm import NORM_BUILDERS, batch_norm_step
+from convstack.io.onnx_import_resize import RESIZE_BUILDERS
+from convstack.io.onnx_import_shape import SHAPE_BUILDERS
+from convstack.io.onnx_import_tensor import TENSOR_BUILDERS, OnnxOp, Step, fill_layer
 
 
 class ImportContext:
@@ -27,6 +35,7 @@ class ImportContext:
         self.numpy_helper = numpy_helper
         self.opset = opset
         self.constants = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+        self.initializer_names = set(self.constants)
         self.kinds = {init.name: init.doc_string for init in graph.initializer
                       if init.doc_string in ("parameter", "buffer", "buffer (not persistent)", "constant")}
         self.ranks = {}
@@ -40,12 +49,21 @@ class ImportContext:
                 self.uses[name] = self.uses.get(name, 0) + 1
         self.unsupported: dict = {}  # value name -> why it cannot be used
 
+    _CONSTANT_DTYPES = {"value_float": numpy.float32, "value_floats": numpy.float32, "value_int": numpy.int64,
+                        "value_ints": numpy.int64}
+
     def add_constant_node(self, node) -> None:
+        """A ``Constant`` 's tensor (``value``) or number(s) (``value_float[s]``, ``value_int[s]``, opset 12)."""
         attributes = self.attributes(node)
-        if "value" not in attributes:
-            raise ValueError(f"import_onnx: operator 'Constant' in node '{node.name}': only the `value` attribute is "
-                             f"supported, received {sorted(attributes)}")
-        self.constants[node.output[0]] = attributes["value"]
+        if "value" in attributes:
+            value = attributes["value"]
+        elif len(attributes) == 1 and next(iter(attributes)) in self._CONSTANT_DTYPES:
+            ((name, number),) = attributes.items()
+            value = numpy.asarray(number, dtype=self._CONSTANT_DTYPES[name])
+        else:
+            raise ValueError(f"import_onnx: operator 'Constant' in node '{node.name}': the `value`, `value_float(s)` "
+                             f"and `value_int(s)` attributes are supported, received {sorted(attributes)}")
+        self.constants[node.output[0]] = value
         self.kinds[node.output[0]] = "constant"
 
     def attributes(self, node) -> dict:
@@ -75,9 +93,16 @@ class ImportContext:
         return self.constants[name]
 
     def is_layer_weight(self, node, position: int) -> bool:
-        """Whether input ``position`` is an initializer that only this node reads (it can become a parameter)."""
+        """Whether input ``position`` is a constant that only this node reads and that can become a parameter:
+        an initializer not marked constant by its exporter, or a float array the graph makes (a ``Constant``
+        node, a ``ConstantOfShape``), which is a weight like the others once imported."""
         name = self.input(node, position)
-        return bool(name) and name in self.constants and self.kinds.get(name) != "constant" and self.uses[name] == 1
+        if not name or name not in self.constants or self.uses[name] != 1:
+            return False
+        if self.kinds.get(name) != "constant":
+            return True
+        array = self.constants[name]
+        return name not in self.initializer_names and array.dtype.kind == "f" and array.ndim >= 1
 
     def fail(self, node, message: str):
         return ValueError(f"import_onnx: operator '{node.op_type}' in node '{node.name}': {message}")
@@ -97,23 +122,26 @@ def _conv(node, ctx):
     spatial = rank - 2
     if spatial not in _CONV:
         raise ctx.fail(node, f"{spatial}-D convolution is not supported (1-D, 2-D and 3-D are)")
-    stride, before, after, dilation = spatial_options(node, ctx, spatial, attributes, "conv")
+    kernel = attributes.get("kernel_shape")
+    if kernel is None and weight_name in ctx.constants:
+        kernel = ctx.constants[weight_name].shape[2:]
+    stride, pads, dilation = spatial_options(node, ctx, spatial, attributes, kernel)
     groups = attributes.get("group", 1)
-    symmetric = before == after
-    padding = tuple(before) if symmetric else (0,) * spatial
+    own = symmetric_padding(pads)
+    padding = own if own is not None else (0,) * spatial
     has_bias = bool(ctx.input(node, 2))
     if ctx.is_layer_weight(node, 1) and (not has_bias or ctx.is_layer_weight(node, 2)):
         weight = ctx.constants[weight_name]
         layer = _CONV[spatial](weight.shape[1] * groups, weight.shape[0], weight.shape[2:], stride, padding, dilation,
                                groups, has_bias, dtype=weight.dtype)
-        params = _fill(layer, {"weight": weight_name, "bias": ctx.input(node, 2)}, ctx)
+        params = fill_layer(layer, {"weight": weight_name, "bias": ctx.input(node, 2)}, ctx)
         step = Step(node.name, layer, [node.input[0]], [node.output[0]], params)
     else:
         function = _CONV_FUNCTIONS[spatial]
         op = OnnxOp("Conv", lambda x, w, b=None: function(x, w, b, stride, padding, dilation, groups),
                     stride=stride, padding=padding, dilation=dilation, groups=groups)
         step = Step(node.name, op, list(node.input), [node.output[0]])
-    return [step] if symmetric else with_pre_pad(node, ctx, step, before, after, 0.0)
+    return [step] if own is not None else with_pre_pad(node, ctx, step, pads, 0.0)
 
 
 def _conv_transpose(node, ctx):
@@ -126,32 +154,17 @@ def _conv_transpose(node, ctx):
     spatial = weight.ndim - 2
     if spatial not in _CONV_TRANSPOSE:
         raise ctx.fail(node, f"{spatial}-D transposed convolution is not supported")
-    stride, before, after, dilation = spatial_options(node, ctx, spatial, attributes, "conv_transpose")
-    if before != after:
-        raise ctx.fail(node, f"asymmetric pads {before + after} are not supported")
+    stride, pads, dilation = spatial_options(node, ctx, spatial, attributes)
+    before = symmetric_padding(pads)
+    if before is None:
+        raise ctx.fail(node, f"asymmetric pads {pads[0] + pads[1]} are not supported")
     groups = attributes.get("group", 1)
     output_padding = tuple(attributes.get("output_padding", [0] * spatial))
     has_bias = bool(ctx.input(node, 2))
     layer = _CONV_TRANSPOSE[spatial](weight.shape[0], weight.shape[1] * groups, weight.shape[2:], stride,
                                      tuple(before), output_padding, groups, has_bias, dilation, dtype=weight.dtype)
-    params = _fill(layer, {"weight": node.input[1], "bias": ctx.input(node, 2)}, ctx)
+    params = fill_layer(layer, {"weight": node.input[1], "bias": ctx.input(node, 2)}, ctx)
     return [Step(node.name, layer, [node.input[0]], [node.output[0]], params)]
-
-
-def _fill(layer, params: dict, ctx) -> dict:
-    """Copy the initializers into ``layer`` 's parameters and buffers; return the ones used."""
-    used = {}
-    for attribute, name in params.items():
-        if not name:
-            continue
-        array = ctx.constants[name]
-        target = getattr(layer, attribute)
-        if tuple(target.shape) != tuple(array.shape):
-            raise ValueError(f"import_onnx: initializer '{name}' has shape {array.shape}, the layer expects "
-                             f"{tuple(target.shape)}")
-        target.data = numpy.array(array, dtype=target.dtype)
-        used[attribute] = name
-    return used
 
 
 # -------------------------------------------------------------------------------- normalisation
@@ -163,8 +176,10 @@ def _batch_norm(node, ctx):
     if attributes.get("training_mode", 0):
         raise ctx.fail(node, "training_mode=1 is not supported")
     names = dict(zip(("weight", "bias", "running_mean", "running_var"), node.input[1:5]))
-    if not all(name in ctx.constants and ctx.uses[name] == 1 for name in names.values()):
-        raise ctx.fail(node, "scale, bias, mean and variance must be initializers read by this node only")
+    eps = attributes.get("epsilon", 1e-5)
+    spatial = bool(attributes.get("spatial", 1)) if ctx.opset < 9 else True
+    if not spatial or not all(name in ctx.constants and ctx.uses[name] == 1 for name in names.values()):
+        return [batch_norm_step(node, ctx, eps, spatial)]  # statistics shared or computed: the formula, written out
     scale, bias = ctx.constants[names["weight"]], ctx.constants[names["bias"]]
     # An exporter's stand-in ones and zeros (a batch norm without affine parameters) stay out of the parameters.
     affine = not (ctx.kinds.get(names["weight"]) == ctx.kinds.get(names["bias"]) == "constant"
@@ -172,10 +187,10 @@ def _batch_norm(node, ctx):
     if not affine:
         del names["weight"], names["bias"]
     rank = ctx.ranks.get(node.input[0], 4)
-    layer = _BATCH_NORM.get(rank, nn.BatchNorm2d)(scale.shape[0], eps=attributes.get("epsilon", 1e-5),
+    layer = _BATCH_NORM.get(rank, nn.BatchNorm2d)(scale.shape[0], eps=eps,
                                                   momentum=1 - attributes.get("momentum", 0.9), affine=affine,
                                                   dtype=scale.dtype)
-    return [Step(node.name, layer, [node.input[0]], [node.output[0]], _fill(layer, names, ctx))]
+    return [Step(node.name, layer, [node.input[0]], [node.output[0]], fill_layer(layer, names, ctx))]
 
 
 # --------------------------------------------------------------------------------------- linear
@@ -208,11 +223,22 @@ def _gemm(node, ctx):
     return [Step(node.name, op, list(node.input), [node.output[0]])]
 
 
-BUILDERS = {
+def _gather_tables(*tables) -> dict:
+    """One table of builders by operator name; an operator in two tables is a mistake, caught here."""
+    builders = {}
+    for table in tables:
+        for op_type, builder in table.items():
+            if op_type in builders:
+                raise RuntimeError(f"ONNX operator {op_type!r} has two import builders")
+            builders[op_type] = builder
+    return builders
+
+
+LAYER_WITH_PARAMETERS_BUILDERS = {
     "Conv": _conv,
     "ConvTranspose": _conv_transpose,
     "BatchNormalization": _batch_norm,
     "Gemm": _gemm,
-    **LAYER_BUILDERS,
-    **TENSOR_BUILDERS,
 }
+BUILDERS = _gather_tables(LAYER_WITH_PARAMETERS_BUILDERS, LAYER_BUILDERS, TENSOR_BUILDERS, MATH_BUILDERS,
+                          SHAPE_BUILDERS, NORM_BUILDERS, RESIZE_BUILDERS)

@@ -1,8 +1,10 @@
-"""ONNX element-wise, reduction and shape operators as convstack modules (``OnnxOp``).
+"""ONNX element-wise, reduction and shape operators as convstack modules (``OnnxOp``), and the pieces
+every builder shares (``Step``, ``OnnxOp``, ``configured``).
 
 ``OnnxOp`` wraps one tensor function with the operator's name and fixed attributes (shown
-by ``repr``); constant inputs that configure an op (axes, shapes, indices) are read at
-import and baked in.
+by ``repr``). Inputs that configure an op (a ``Pad`` 's pads, a ``Tile`` 's repeats, a
+``Slice`` 's bounds) are read once, at import, when they are constants, and from their
+tensors at every call when the graph computes them (``Shape`` -> ``Gather`` -> ``Concat``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import numpy
 
 import convstack as cs
 from convstack.autograd import Function
-from convstack.backend import get_array_module
+from convstack.backend import get_array_module, to_numpy
 from convstack.nn.functional.activation import erf
 from convstack.nn.modules.module import Module
 
@@ -42,6 +44,62 @@ class OnnxOp(Module):
 
     def extra_repr(self) -> str:
         return ", ".join([self.op_type] + [f"{key}={value!r}" for key, value in self.attributes.items()])
+
+
+def configured(node, ctx, roles: dict, make, preset: dict | None = None, required=(), **shown) -> Step:
+    """The step of a node whose inputs at the positions in ``roles`` configure it (``{1: "pads"}``).
+
+    ``make(values)`` receives ``{position: array or None}`` and returns the function of the
+    other (data) inputs. Constant settings are read here, once, so a bad value fails at
+    import; computed ones are inputs of the step, read at every call. ``preset`` gives the
+    values that older opsets carry as attributes instead of inputs; the positions in
+    ``required`` must have a value.
+    """
+    data = [name for position, name in enumerate(node.input) if position not in roles]
+    fixed, computed = {}, []
+    for position in roles:
+        name = ctx.input(node, position)
+        if preset is not None and position in preset:
+            fixed[position] = preset[position]
+        elif name and name not in ctx.constants:
+            computed.append(position)
+        else:
+            fixed[position] = ctx.constants[name] if name else None
+        if position in required and position in fixed and fixed[position] is None:
+            raise ctx.fail(node, f"the {roles[position]} {'attribute' if preset else 'input'} is missing")
+    if not computed:
+        function = make(fixed)
+        shown.update({roles[p]: _shown(v) for p, v in fixed.items() if v is not None})
+    else:
+        def function(*tensors):
+            values = dict(fixed)
+            values.update((p, to_numpy(t.data)) for p, t in zip(computed, tensors[len(data):]))
+            return make(values)(*tensors[:len(data)])
+
+        shown.update({roles[p]: "computed" for p in computed})
+    inputs = data + [node.input[p] for p in computed]
+    return Step(node.name, OnnxOp(node.op_type, function, **shown), inputs, list(node.output))
+
+
+def fill_layer(layer, params: dict, ctx) -> dict:
+    """Copy the initializers into ``layer`` 's parameters and buffers; return the ones used."""
+    used = {}
+    for attribute, name in params.items():
+        if not name:
+            continue
+        array = ctx.constants[name]
+        target = getattr(layer, attribute)
+        if tuple(target.shape) != tuple(array.shape):
+            raise ValueError(f"import_onnx: initializer '{name}' has shape {array.shape}, the layer expects "
+                             f"{tuple(target.shape)}")
+        target.data = numpy.array(array, dtype=target.dtype)
+        used[attribute] = name
+    return used
+
+
+def _shown(value):
+    array = numpy.asarray(value)
+    return array.item() if array.ndim == 0 else array.tolist()
 
 
 def ints(array) -> list:
@@ -89,21 +147,6 @@ def _cast(node, ctx):
     return [Step(node.name, OnnxOp("Cast", lambda x: x.to(dtype), to=str(dtype)), [node.input[0]], [node.output[0]])]
 
 
-def _clip(node, ctx):
-    if ctx.opset < 11:
-        attributes = ctx.attributes(node)
-        low, high = attributes.get("min"), attributes.get("max")
-    else:
-        low, high = (ctx.constant(node, position, name) for position, name in ((1, "min"), (2, "max")))
-        low = None if low is None else float(low)
-        high = None if high is None else float(high)
-
-    def clip(x):
-        return x if low is None and high is None else x.clamp(low, high)
-
-    return [Step(node.name, OnnxOp("Clip", clip, min=low, max=high), [node.input[0]], [node.output[0]])]
-
-
 def _axes(node, ctx, position: int, attribute_until: int):
     """An axes list from the attribute (opsets below ``attribute_until``) or from input ``position``."""
     if ctx.opset < attribute_until:
@@ -149,15 +192,16 @@ def _flatten(node, ctx):
 
 def _reshape(node, ctx):
     allow_zero = ctx.attributes(node).get("allowzero", 0)
-    fixed = node.input[1] in ctx.constants
-    shape = ints(ctx.constants[node.input[1]]) if fixed else None
 
-    def reshape(x, computed=None):  # a computed shape (Shape -> Gather -> Concat) arrives as an int tensor
-        target = shape if computed is None else ints(computed.data)
-        return x.reshape(tuple(x.shape[i] if s == 0 and not allow_zero else s for i, s in enumerate(target)))
+    def make(values):
+        target = ints(values[1])
 
-    inputs = [node.input[0]] if fixed else [node.input[0], node.input[1]]
-    return [Step(node.name, OnnxOp("Reshape", reshape, shape=shape), inputs, [node.output[0]])]
+        def reshape(x):
+            return x.reshape(tuple(x.shape[i] if s == 0 and not allow_zero else s for i, s in enumerate(target)))
+
+        return reshape
+
+    return [configured(node, ctx, {1: "shape"}, make, required=(1,))]
 
 
 def _shape(node, ctx):
@@ -186,47 +230,28 @@ def _concat(node, ctx):
 
 
 def _slice(node, ctx):
+    preset = None
     if ctx.opset < 10:
         attributes = ctx.attributes(node)
-        starts, ends, axes, steps = attributes["starts"], attributes["ends"], attributes.get("axes"), None
-    else:
-        starts, ends = ints(ctx.constant(node, 1, "starts")), ints(ctx.constant(node, 2, "ends"))
-        axes = ctx.constant(node, 3, "axes")
-        steps = ctx.constant(node, 4, "steps")
-        axes, steps = (None if axes is None else ints(axes)), (None if steps is None else ints(steps))
-    axes = list(range(len(starts))) if axes is None else axes
-    steps = [1] * len(starts) if steps is None else steps
+        preset = {1: attributes.get("starts"), 2: attributes.get("ends"), 3: attributes.get("axes"), 4: None}
 
-    def slice_(x):
-        index = [slice(None)] * x.ndim
-        for axis, start, end, step in zip(axes, starts, ends, steps):
-            end = None if (step < 0 and end < -x.shape[axis]) else min(end, _INT64_MAX)
-            index[axis % x.ndim] = slice(start, end, step)
-        return x[tuple(index)]
+    def make(values):
+        starts, ends = ints(values[1]), ints(values[2])
+        axes = list(range(len(starts))) if values[3] is None else ints(values[3])
+        steps = [1] * len(starts) if values[4] is None else ints(values[4])
+        if 0 in steps:
+            raise ctx.fail(node, f"steps {steps} contain 0")
 
-    op = OnnxOp("Slice", slice_, starts=starts, ends=ends, axes=axes, steps=steps)
-    return [Step(node.name, op, [node.input[0]], [node.output[0]])]
+        def slice_(x):
+            index = [slice(None)] * x.ndim
+            for axis, start, end, step in zip(axes, starts, ends, steps):
+                end = None if (step < 0 and end < -x.shape[axis]) else min(end, _INT64_MAX)
+                index[axis % x.ndim] = slice(start, end, step)
+            return x[tuple(index)]
 
+        return slice_
 
-def _gather(node, ctx):
-    axis = ctx.attributes(node).get("axis", 0)
-    indices = numpy.asarray(ctx.constant(node, 1, "indices"), dtype=numpy.int64)
-
-    def gather(x):
-        position = axis % x.ndim
-        chosen = int(indices) if indices.ndim == 0 else indices % x.shape[position]
-        return x[(slice(None),) * position + (chosen,)]
-
-    return [Step(node.name, OnnxOp("Gather", gather, axis=axis), [node.input[0]], [node.output[0]])]
-
-
-def _expand(node, ctx):
-    shape = ints(ctx.constant(node, 1, "shape"))
-
-    def expand(x):
-        return x.expand(*numpy.broadcast_shapes(tuple(x.shape), tuple(shape)))
-
-    return [Step(node.name, OnnxOp("Expand", expand, shape=shape), [node.input[0]], [node.output[0]])]
+    return [configured(node, ctx, {1: "starts", 2: "ends", 3: "axes", 4: "steps"}, make, preset, required=(1, 2))]
 
 
 def _reduce(kind):
@@ -271,7 +296,6 @@ TENSOR_BUILDERS = {
     "Add": _single("Add", operator.add),
     "Sub": _single("Sub", operator.sub),
     "Mul": _single("Mul", operator.mul),
-    "Div": _single("Div", operator.truediv),
     "Pow": _single("Pow", operator.pow),
     "MatMul": _single("MatMul", operator.matmul),
     "Neg": _single("Neg", operator.neg),
@@ -282,9 +306,7 @@ TENSOR_BUILDERS = {
     "Erf": _single("Erf", lambda x: _Erf.apply(x)),
     "Where": _single("Where", lambda condition, a, b: cs.where(condition, a, b)),
     "Identity": _identity,
-    "Dropout": _identity,
     "Cast": _cast,
-    "Clip": _clip,
     "Squeeze": _squeeze,
     "Unsqueeze": _unsqueeze,
     "Flatten": _flatten,
@@ -293,8 +315,6 @@ TENSOR_BUILDERS = {
     "Transpose": _transpose,
     "Concat": _concat,
     "Slice": _slice,
-    "Gather": _gather,
-    "Expand": _expand,
     "ReduceSum": _reduce("ReduceSum"),
     "ReduceMean": _reduce("ReduceMean"),
     "ReduceMax": _reduce("ReduceMax"),
