@@ -345,3 +345,18 @@ def test_compiled_heuristic_choices(monkeypatch):
                       _geometry((128, 3, 32, 32), (16, 3, 3, 3))):  # three input channels
             assert [algorithm.choose(p, layer) for p in algorithm.PASSES] == ["gemm"] * 3
         assert algorithm.choose("forward", _geometry((8, 256, 14, 14), (64, 256, 1, 1), padding=0)) == "pointwise"
+
+
+@pytest.mark.parametrize("tier", kernel_tiers())
+@pytest.mark.parametrize("shape_name", ["3x3-pad1-odd", "3x3-wide", "strided-dilated-groups", "1d-k5", "3x3-depthwise"])
+def test_forward_with_relu_equals_forward_then_relu(tier, shape_name, rng):
+    x, weight, _, geometry = _arrays(shape_name, rng)
+    bias = rng.standard_normal(weight.shape[0]).astype(np.float32)
+    policy = tiers.get_tier(tier).convolution
+    for name in policy.names():
+        if not policy.get(name).applies("forward", geometry):
+            continue
+        with tiers.kernel_tier(tier), algorithm.use(name):
+            plain = algorithm.forward(x, weight, bias, geometry)
+            fused = policy.forward_relu(x, weight, bias, geometry)
+        np.testing.assert_allclose(fused, np.maximum(plain, 0), rtol=1e-6, atol=1e-6, err_msg=name)

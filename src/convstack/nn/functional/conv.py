@@ -34,13 +34,18 @@ class ConvNd(Function):
     kept (im2col's columns when they are small).
     """
 
-    def forward(self, x, weight, bias=None, *, stride, padding, dilation, groups):
+    def forward(self, x, weight, bias=None, *, stride, padding, dilation, groups, relu=False):
         wants = [need and is_grad_enabled() for need in self.needs_input_grad]
         self.unbatched = x.ndim == weight.ndim - 1
         if self.unbatched:
             x = x[None]  # (1, C, *S)
         self.geometry = geometry = ConvGeometry.of(x, weight, stride, padding, dilation, groups)
         self.policy = policy = tiers.tier_for(x, weight).convolution
+        if relu:  # inference only (``convstack.nn.fusion``): the ReLU applied as the output is written
+            if any(wants):
+                raise RuntimeError("a convolution fused with its ReLU records no gradient: run it under no_grad()")
+            out = policy.forward_relu(x, weight, bias, geometry)
+            return out[0] if self.unbatched else out
         if wants[1]:
             out, self.x = policy.forward_for_training(x, weight, bias, geometry)  # the input or what was kept
         else:
@@ -201,7 +206,7 @@ def _conv_padding(op, padding, stride, dilation, kernel, context):
     return tuple((p, p) for p in ntuple(padding, dims, op, "padding", context, minimum=0))
 
 
-def _conv(op, dims, input, weight, bias, stride, padding, dilation, groups):
+def _conv(op, dims, input, weight, bias, stride, padding, dilation, groups, relu=False):
     input, weight = as_tensor(input), as_tensor(weight)
     bias = None if bias is None else as_tensor(bias)
     stride, dilation, kernel, context = _check_common(op, dims, input, weight, bias, stride, dilation, groups, False)
@@ -212,7 +217,7 @@ def _conv(op, dims, input, weight, bias, stride, padding, dilation, groups):
         expected = f"a dilated kernel size dilation * (kernel - 1) + 1 no larger than the padded input {padded_sizes}"
         raise invalid(op, "weight", expected, dilated, context)
     tensors = (input, weight) if bias is None else (input, weight, bias)
-    return ConvNd.apply(*tensors, stride=stride, padding=pads, dilation=dilation, groups=groups)
+    return ConvNd.apply(*tensors, stride=stride, padding=pads, dilation=dilation, groups=groups, relu=relu)
 
 
 def _conv_transpose(op, dims, input, weight, bias, stride, padding, output_padding, groups, dilation):

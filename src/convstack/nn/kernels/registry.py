@@ -33,6 +33,7 @@ import contextvars
 import time
 from typing import NamedTuple
 
+from convstack.backend import get_array_module
 from convstack.nn.kernels import workspace
 from convstack.nn.kernels.geometry import ConvGeometry
 
@@ -70,6 +71,13 @@ class ConvAlgorithm:
     def forward_for_training(self, x, weight, bias, geometry: ConvGeometry):
         """``(output, saved)``: the forward, and what ``backward_weight`` will be given (here the input)."""
         return self.forward(x, weight, bias, geometry), x
+
+    def forward_relu(self, x, weight, bias, geometry: ConvGeometry):
+        """``max(forward(...), 0)``, for inference: an algorithm that can apply the ReLU as it writes its output
+        overrides this (here, one more pass over the output)."""
+        out = self.forward(x, weight, bias, geometry)
+        get_array_module(out).maximum(out, 0, out=out)
+        return out
 
     def backward_data(self, grad, weight, geometry: ConvGeometry):
         raise TypeError(f"convolution algorithm {self.name!r} has no backward_data pass")
@@ -228,6 +236,10 @@ class ConvolutionPolicy:
     def forward(self, x, weight, bias, geometry: ConvGeometry):
         """(N, C, *S) unpadded input, (O, Cg, *K) weight, optional (O,) bias -> (N, O, *O)."""
         return self._dispatch(FORWARD, geometry, lambda algorithm: algorithm.forward(x, weight, bias, geometry))
+
+    def forward_relu(self, x, weight, bias, geometry: ConvGeometry):
+        """``max(forward(...), 0)``: the convolution and a ReLU after it, in one pass where the algorithm can."""
+        return self._dispatch(FORWARD, geometry, lambda algorithm: algorithm.forward_relu(x, weight, bias, geometry))
 
     def forward_for_training(self, x, weight, bias, geometry: ConvGeometry):
         """``(output, saved)``: the forward, and what ``backward_weight`` needs (``Saved``).

@@ -48,6 +48,12 @@ class CompiledWinograd(ConvAlgorithm):
             return self.reference.forward(x, weight, bias, geometry)
         return winograd.forward(x, weight, bias, geometry)
 
+    def forward_relu(self, x, weight, bias, geometry):
+        """The ReLU applied in the output transform, as each output is written."""
+        if not winograd.applies(geometry):
+            return super().forward_relu(x, weight, bias, geometry)
+        return winograd.forward(x, weight, bias, geometry, relu=True)
+
     def backward_data(self, grad, weight, geometry):
         return reference.correlation(self.forward, grad, weight, geometry)
 
@@ -92,6 +98,10 @@ class CompiledIm2col(ConvAlgorithm):
 
     def forward(self, x, weight, bias, geometry):
         return im2col.forward(x, weight, bias, geometry)
+
+    def forward_relu(self, x, weight, bias, geometry):
+        """The ReLU applied as the products are copied into the output."""
+        return im2col.forward(x, weight, bias, geometry, relu=True)
 
     def backward_data(self, grad, weight, geometry):
         return im2col.backward_data(grad, weight, geometry)

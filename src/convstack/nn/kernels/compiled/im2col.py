@@ -139,8 +139,9 @@ def _unpack_add(cols, first, n, stride, before, dilation, kernel, out_sizes, dx)
 # A thread takes a block of ``block`` samples: their columns side by side, (G CgK, block L), one GEMM
 # per group, so that small layers (LeNet's 10x10 outputs) still give OpenBLAS wide products.
 @runtime.jit(parallel=True)
-def _forward(x, weight, bias, out, stride, before, dilation, kernel, out_sizes, groups, block, gemm, local_threads):
-    """out (N, O, L) = W @ cols + bias, a block of samples at a time; weight (O, CgK)."""
+def _forward(x, weight, bias, relu, out, stride, before, dilation, kernel, out_sizes, groups, block, gemm,
+             local_threads):
+    """out (N, O, L) = W @ cols + bias (then ReLU if ``relu``), a block of samples at a time; weight (O, CgK)."""
     batch = x.shape[0]
     out_channels, cgk = weight.shape[0], weight.shape[1]
     og = out_channels // groups
@@ -162,8 +163,12 @@ def _forward(x, weight, bias, out, stride, before, dilation, kernel, out_sizes, 
         for k in range(count):  # (O, block, L) -> (block, O, L), plus the bias
             for o in range(out_channels):
                 shift = bias[o]
-                for l in range(length):
-                    out[n0 + k, o, l] = product[o, k * length + l] + shift
+                if relu:
+                    for l in range(length):
+                        out[n0 + k, o, l] = max(product[o, k * length + l] + shift, zero)
+                else:
+                    for l in range(length):
+                        out[n0 + k, o, l] = product[o, k * length + l] + shift
         runtime.restore_blas_threads(local_threads, previous)
 
 
@@ -259,8 +264,9 @@ def _check_columns(geometry: ConvGeometry, threads: int, block: int) -> None:
                      hint="reduce the input size or the number of channels")
 
 
-def forward(x, weight, bias, geometry: ConvGeometry):
-    """Cross-correlate ``x`` (N, C, *S), unpadded, with ``weight`` (O, Cg, *K), plus ``bias``: (N, O, *O)."""
+def forward(x, weight, bias, geometry: ConvGeometry, relu: bool = False):
+    """Cross-correlate ``x`` (N, C, *S), unpadded, with ``weight`` (O, Cg, *K), plus ``bias`` (then ReLU if
+    ``relu``): (N, O, *O)."""
     spatial = len(geometry.kernel)
     stride, before, dilation, out_sizes = _settings(geometry)
     out_channels = geometry.out_channels
@@ -270,8 +276,8 @@ def forward(x, weight, bias, geometry: ConvGeometry):
         threads = get_num_threads()
         block = block_samples(geometry, threads)
         _check_columns(geometry, threads, block)
-        _forward(_as_3d(_contiguous(x), spatial), _contiguous(weight).reshape(out_channels, -1), bias, out, stride,
-                 before, dilation, _three(geometry.kernel, 1), out_sizes, geometry.groups, block,
+        _forward(_as_3d(_contiguous(x), spatial), _contiguous(weight).reshape(out_channels, -1), bias, relu, out,
+                 stride, before, dilation, _three(geometry.kernel, 1), out_sizes, geometry.groups, block,
                  runtime.gemm_address(geometry.dtype), runtime.local_threads_address())
     return out.reshape((geometry.batch, out_channels) + geometry.out_sizes)
 
