@@ -338,7 +338,9 @@ def test_compiled_heuristic_choices(monkeypatch):
         assert [algorithm.choose(p, resnet) for p in algorithm.PASSES] == ["winograd4"] * 3
         depthwise = _geometry((8, 32, 56, 56), (32, 1, 3, 3), groups=32)
         assert [algorithm.choose(p, depthwise) for p in algorithm.PASSES] == ["depthwise"] * 3
-        for layer in (_geometry((64, 6, 14, 14), (16, 6, 5, 5), padding=0),  # LeNet
+        assert algorithm.choose("forward", _geometry((8, 256, 14, 14), (256, 256, 3, 3))) == "winograd4"  # 128 tiles
+        for layer in (_geometry((8, 512, 7, 7), (512, 512, 3, 3)),  # 32 tiles: transforming the weights costs more
+                      _geometry((64, 6, 14, 14), (16, 6, 5, 5), padding=0),  # LeNet
                       _geometry((8, 3, 224, 224), (64, 3, 7, 7), stride=2, padding=3),  # a stem
                       _geometry((128, 16, 32, 32), (32, 16, 3, 3), stride=2),  # ResNet's downsampling
                       _geometry((8, 64, 1024), (64, 64, 9), padding=4),  # 1-D
@@ -360,3 +362,21 @@ def test_forward_with_relu_equals_forward_then_relu(tier, shape_name, rng):
             plain = algorithm.forward(x, weight, bias, geometry)
             fused = policy.forward_relu(x, weight, bias, geometry)
         np.testing.assert_allclose(fused, np.maximum(plain, 0), rtol=1e-6, atol=1e-6, err_msg=name)
+
+
+@pytest.mark.skipif("numba" not in kernel_tiers(), reason="the compiled tier needs Numba")
+@pytest.mark.parametrize("wide", [False, True], ids=["chunks", "wide"])
+@pytest.mark.parametrize("shape_name", ["3x3-pad1-odd", "3x3-pad0", "3x3-pad2", "3x3-asymmetric", "3x3-groups",
+                                        "3x3-wide"])
+def test_compiled_winograd_by_chunks_and_by_positions(wide, shape_name, rng, monkeypatch):
+    """Both ways the compiled F(4, 3) splits its work (chunks of tiles; channels and positions) give the results."""
+    from convstack.nn.kernels.compiled import winograd
+
+    monkeypatch.setattr(winograd, "_wide", lambda geometry, chunk, threads: wide)
+    x, weight, grad, geometry = _arrays(shape_name, rng)
+    expected = _reference(x, weight, grad, geometry)
+    with tiers.kernel_tier("numba"), algorithm.use("winograd4"):
+        actual = (algorithm.forward(x, weight, None, geometry), algorithm.backward_data(grad, weight, geometry),
+                  algorithm.backward_weight(grad, x, geometry))
+    for a, e in zip(actual, expected):
+        _close(a, e, 1e-4)

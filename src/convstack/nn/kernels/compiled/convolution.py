@@ -17,7 +17,9 @@ Their rules come from the measurements in ``docs/convolution_algorithms.md``.
 
 from __future__ import annotations
 
-from convstack.nn.kernels.compiled import depthwise, im2col, winograd
+import math
+
+from convstack.nn.kernels.compiled import depthwise, flat_planes, im2col, winograd
 from convstack.nn.kernels.reference import algorithms as reference
 from convstack.nn.kernels.registry import ConvAlgorithm
 
@@ -25,7 +27,10 @@ from convstack.nn.kernels.registry import ConvAlgorithm
 class CompiledWinograd(ConvAlgorithm):
     """Winograd F(4x4, 3x3) for 2-D 3x3 stride-1 layers (``compiled/winograd.py``); 3-D and 1-D by the reference's.
 
-    Preferred for layers with at least 8 channels per group on both sides.
+    Preferred for layers with at least 8 channels per group on both sides and at least
+    ``winograd.MIN_TILES`` output tiles in the batch: with fewer, transforming the weights
+    (36 numbers per channel pair) costs more than the products save (VGG 512@7x7 at batch 8,
+    32 tiles, ran slower than im2col; 256@14x14, 128 tiles, faster).
     """
 
     name = "winograd4"
@@ -41,7 +46,8 @@ class CompiledWinograd(ConvAlgorithm):
             return self.reference.preferred(pass_, geometry, context)
         in_per_group = geometry.in_channels // geometry.groups
         out_per_group = geometry.out_channels // geometry.groups
-        return min(in_per_group, out_per_group) >= 8
+        tile_count = geometry.batch * math.prod(winograd.tiles(geometry))
+        return min(in_per_group, out_per_group) >= 8 and tile_count >= winograd.MIN_TILES
 
     def forward(self, x, weight, bias, geometry):
         if not winograd.applies(geometry):
@@ -110,6 +116,42 @@ class CompiledIm2col(ConvAlgorithm):
         return im2col.backward_weight(grad, saved, geometry)
 
 
+class CompiledFlatPlanes(ConvAlgorithm):
+    """Stride-1 passes over flat padded planes (``compiled/flat_planes.py``): each column row one contiguous copy.
+    Layers with groups run the reference's flat planes."""
+
+    name = "flat-planes"
+
+    def __init__(self):
+        self.reference = reference.FlatPlanes()
+
+    def applies(self, pass_, geometry):
+        return self.reference.applies(pass_, geometry) or flat_planes.applies(geometry)
+
+    def preferred(self, pass_, geometry, context):
+        return False
+
+    def forward(self, x, weight, bias, geometry):
+        if not flat_planes.applies(geometry):
+            return self.reference.forward(x, weight, bias, geometry)
+        return flat_planes.forward(x, weight, bias, geometry)
+
+    def forward_relu(self, x, weight, bias, geometry):
+        if not flat_planes.applies(geometry):
+            return super().forward_relu(x, weight, bias, geometry)
+        return flat_planes.forward(x, weight, bias, geometry, relu=True)
+
+    def backward_data(self, grad, weight, geometry):
+        if not flat_planes.applies(geometry):
+            return self.reference.backward_data(grad, weight, geometry)
+        return flat_planes.backward_data(grad, weight, geometry)
+
+    def backward_weight(self, grad, saved, geometry):
+        if not flat_planes.applies(geometry):
+            return self.reference.backward_weight(grad, saved, geometry)
+        return flat_planes.backward_weight(grad, saved, geometry)
+
+
 def register(tier) -> None:
     """Register the compiled convolution algorithms with ``tier``'s policy (its reference ones are there already)."""
     if not winograd.usable():  # no GEMM to call from the kernels' threads: the reference algorithms run
@@ -117,3 +159,4 @@ def register(tier) -> None:
     tier.convolution.register(CompiledWinograd(), replace=True, before="winograd2")
     tier.convolution.register(CompiledIm2col(), replace=True, before="flat-planes")
     tier.convolution.register(Depthwise(), before="gemm")
+    tier.convolution.register(CompiledFlatPlanes(), replace=True, before="gemm")

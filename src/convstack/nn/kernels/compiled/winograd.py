@@ -350,6 +350,77 @@ def _backward_weight(grad, x, du, pad_top, pad_left, tile_rows, per_row, chunk, 
         runtime.restore_blas_threads(local_threads, previous)
 
 
+# Few tiles and many channels (VGG's 512@7x7 at batch 8: 32 tiles in all) leave fewer chunks
+# than threads; there the threads split the channels in the transforms and the 36 positions
+# in the GEMMs instead, the whole batch one chunk.
+@runtime.jit(parallel=True)
+def _forward_wide(x, u, bias, relu, out, pad_top, pad_left, tile_rows, per_row, gemm, local_threads):
+    """``_forward`` with every tile in one chunk and the work split by channel and by position."""
+    channels = x.shape[1]
+    groups, og, cg = u.shape[1], u.shape[2], u.shape[3]
+    out_channels = groups * og
+    total = x.shape[0] * tile_rows
+    rows = (total + BLOCK - 1) // BLOCK * BLOCK
+    length = rows * per_row
+    n_of, y_of = _chunk_rows_of(0, rows, total, tile_rows)
+    v = np.empty((channels, POSITIONS, length), x.dtype)
+    for c in prange(channels):
+        t = np.zeros((ALPHA, per_row * M + 2, rows), x.dtype)
+        zero_row = np.zeros(x.shape[3], x.dtype)
+        _input_tiles(x, c, n_of, y_of, pad_top, pad_left, rows, per_row, zero_row, t, v)
+    m = np.empty((out_channels, POSITIONS, length), x.dtype)
+    one = x.dtype.type(1)
+    zero = x.dtype.type(0)
+    for p in prange(POSITIONS):
+        previous = runtime.single_threaded_blas(local_threads)
+        for g in range(groups):
+            runtime.gemm(gemm, False, False, og, length, cg, one, u, (p * groups + g) * og * cg, cg,
+                         v, (g * cg * POSITIONS + p) * length, POSITIONS * length, zero,
+                         m, (g * og * POSITIONS + p) * length, POSITIONS * length)
+        runtime.restore_blas_threads(local_threads, previous)
+    for o in prange(out_channels):
+        s = np.empty((M, ALPHA, length), x.dtype)
+        ot = np.empty((M, per_row * M, rows), x.dtype)
+        _output_tiles(m, o, bias, relu, n_of, y_of, rows, per_row, s, ot, out)
+
+
+@runtime.jit(parallel=True)
+def _backward_weight_wide(grad, x, du, pad_top, pad_left, tile_rows, per_row, gemm, local_threads):
+    """``_backward_weight`` with every tile in one chunk: du (36, G, Og, Cg) = dM @ V^T, split by position."""
+    channels, out_channels = x.shape[1], grad.shape[1]
+    groups, og, cg = du.shape[1], du.shape[2], du.shape[3]
+    total = x.shape[0] * tile_rows
+    rows = (total + BLOCK - 1) // BLOCK * BLOCK
+    length = rows * per_row
+    n_of, y_of = _chunk_rows_of(0, rows, total, tile_rows)
+    v = np.empty((channels, POSITIONS, length), x.dtype)
+    for c in prange(channels):
+        t = np.zeros((ALPHA, per_row * M + 2, rows), x.dtype)
+        zero_row = np.zeros(x.shape[3], x.dtype)
+        _input_tiles(x, c, n_of, y_of, pad_top, pad_left, rows, per_row, zero_row, t, v)
+    dm = np.empty((out_channels, POSITIONS, length), x.dtype)
+    for o in prange(out_channels):
+        g = np.zeros((ALPHA, per_row * M, rows), x.dtype)
+        zero_row = np.zeros(grad.shape[3], x.dtype)
+        _gradient_tiles(grad, o, n_of, y_of, rows, per_row, zero_row, g, dm)
+    one = x.dtype.type(1)
+    zero = x.dtype.type(0)
+    for p in prange(POSITIONS):
+        previous = runtime.single_threaded_blas(local_threads)
+        for gi in range(groups):
+            runtime.gemm(gemm, False, True, og, cg, length, one,
+                         dm, (gi * og * POSITIONS + p) * length, POSITIONS * length,
+                         v, (gi * cg * POSITIONS + p) * length, POSITIONS * length, zero,
+                         du, (p * groups + gi) * og * cg, cg)
+        runtime.restore_blas_threads(local_threads, previous)
+
+
+def _wide(geometry: ConvGeometry, chunk: int, threads: int) -> bool:
+    """Whether there are fewer chunks than twice the threads (and more than one thread to share them)."""
+    rows, _ = tiles(geometry)
+    return threads > 1 and -(-geometry.batch * rows // chunk) < 2 * threads
+
+
 def forward(x, weight, bias, geometry: ConvGeometry, relu: bool = False):
     """Cross-correlate ``x`` (N, C, H, W) with a 3x3 ``weight`` (O, Cg, 3, 3), stride 1, plus ``bias``: (N, O, *O)."""
     x = np.ascontiguousarray(x)
@@ -359,9 +430,14 @@ def forward(x, weight, bias, geometry: ConvGeometry, relu: bool = False):
     rows, per_row = tiles(geometry)
     (top, _), (left, _) = geometry.pads
     with runtime.launch():
-        chunk = chunk_rows(geometry, get_num_threads())
-        _forward(x, u, bias, relu, out, top, left, rows, per_row, chunk, runtime.gemm_address(geometry.dtype),
-                 runtime.local_threads_address())
+        threads = get_num_threads()
+        chunk = chunk_rows(geometry, threads)
+        if _wide(geometry, chunk, threads):
+            _forward_wide(x, u, bias, relu, out, top, left, rows, per_row, runtime.gemm_address(geometry.dtype),
+                          runtime.local_threads_address())
+        else:
+            _forward(x, u, bias, relu, out, top, left, rows, per_row, chunk, runtime.gemm_address(geometry.dtype),
+                     runtime.local_threads_address())
     return out
 
 
@@ -374,8 +450,13 @@ def backward_weight(grad, x, geometry: ConvGeometry):
     (top, _), (left, _) = geometry.pads
     with runtime.launch():
         workers = get_num_threads()
-        du = np.zeros((workers, POSITIONS, groups, og, cg), dtype=x.dtype)
         chunk = chunk_rows(geometry, workers)
+        if _wide(geometry, chunk, workers):
+            du = np.empty((POSITIONS, groups, og, cg), dtype=x.dtype)
+            _backward_weight_wide(grad, x, du, top, left, rows, per_row, runtime.gemm_address(geometry.dtype),
+                                  runtime.local_threads_address())
+            return weight_gradient(du, geometry.weight_shape, x.dtype)
+        du = np.zeros((workers, POSITIONS, groups, og, cg), dtype=x.dtype)
         _backward_weight(grad, x, du, top, left, rows, per_row, chunk, runtime.gemm_address(geometry.dtype),
                          runtime.local_threads_address())
     return weight_gradient(du.sum(axis=0), geometry.weight_shape, x.dtype)
