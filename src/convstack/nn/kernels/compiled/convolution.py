@@ -7,10 +7,12 @@
 
     "depthwise"   depthwise layers (one input channel per group) as direct loops over each
                   plane (``depthwise``); any stride, padding, dilation, multiplier, 1-D to 3-D.
-    "gemm"        im2col + GEMM (``im2col``): each thread packs a sample's columns from the
-                  unpadded input and multiplies them in its cache; any shape. The catch-all,
-                  ahead of the reference's flat-planes and correlate (still there to force or
+    "gemm"        im2col + GEMM (``im2col``): each thread packs a block of samples' columns from
+                  the unpadded input and multiplies them in its cache; any shape. The catch-all,
+                  ahead of the reference's winograd2 and correlate (still there to force or
                   measure).
+    "flat-planes" stride-1 passes over flat padded planes (``flat_planes``); registered for
+                  forcing and measuring (slower than im2col on every benchmark layer).
 
 Their rules come from the measurements in ``docs/convolution_algorithms.md``.
 """
@@ -156,7 +158,11 @@ def register(tier) -> None:
     """Register the compiled convolution algorithms with ``tier``'s policy (its reference ones are there already)."""
     if not winograd.usable():  # no GEMM to call from the kernels' threads: the reference algorithms run
         return
-    tier.convolution.register(CompiledWinograd(), replace=True, before="winograd2")
-    tier.convolution.register(CompiledIm2col(), replace=True, before="flat-planes")
-    tier.convolution.register(Depthwise(), before="gemm")
-    tier.convolution.register(CompiledFlatPlanes(), replace=True, before="gemm")
+    policy = tier.convolution
+    policy.register(CompiledWinograd(), replace=True, before="winograd2")
+    # im2col, the catch-all, ahead of the reference's winograd2, flat-planes and correlate: still
+    # there to force or measure, never chosen by rule in this tier (each measured slower here).
+    policy.register(CompiledIm2col(), replace=True, before="winograd2")
+    policy.register(Depthwise(), before="gemm")
+    policy.register(CompiledFlatPlanes(), replace=True)
+    policy.register(policy.unregister("fft"), before="depthwise")
