@@ -86,7 +86,7 @@ def transposed_geometry(x_shape, weight_shape, stride, padding, output_padding, 
         tail.append(-min(after, 0))
     out_channels = weight_shape[1] * groups
     geometry = ConvGeometry((x_shape[0], out_channels) + tuple(sizes), tuple(weight_shape), tuple(stride),
-                            tuple(pads), tuple(dilation), groups, str(dtype))
+                            tuple(pads), tuple(dilation), groups, dtype.name)
     return geometry, tuple(tail)
 
 

@@ -23,7 +23,7 @@ class ConvGeometry(NamedTuple):
     @classmethod
     def of(cls, x, weight, stride, pads, dilation, groups):
         return cls(tuple(x.shape), tuple(weight.shape), tuple(stride), tuple(map(tuple, pads)), tuple(dilation),
-                   groups, str(x.dtype))
+                   groups, x.dtype.name)
 
     @property
     def batch(self) -> int:
