@@ -1,5 +1,7 @@
 """The compiled tier's convolution algorithms, registered ahead of the reference ones they outrun.
 
+    "pointwise"   1x1 kernels at stride 1 without padding: a GEMM per sample straight on the
+                  input (``pointwise``), the samples spread over the threads.
     "winograd4"   Winograd F(4x4, 3x3), 2-D 3x3 stride 1 (``winograd``): each thread takes
                   chunks of tile rows from gather to output in its cache, GEMMs included.
                   Replaces the reference F(4, 3) in this tier (3-D and 1-D layers, which it
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import math
 
-from convstack.nn.kernels.compiled import depthwise, flat_planes, im2col, winograd
+from convstack.nn.kernels.compiled import depthwise, flat_planes, im2col, pointwise, winograd
 from convstack.nn.kernels.reference import algorithms as reference
 from convstack.nn.kernels.registry import ConvAlgorithm
 
@@ -154,11 +156,48 @@ class CompiledFlatPlanes(ConvAlgorithm):
         return flat_planes.backward_weight(grad, saved, geometry)
 
 
+class CompiledPointwise(ConvAlgorithm):
+    """1x1(x1) kernels: a GEMM per sample straight on the input (``compiled/pointwise.py``) at stride 1 without
+    padding; strided or padded ones by the reference's pointwise. Preferred for every 1x1 kernel."""
+
+    name = "pointwise"
+
+    def __init__(self):
+        self.reference = reference.Pointwise()
+
+    def applies(self, pass_, geometry):
+        return self.reference.applies(pass_, geometry)
+
+    def preferred(self, pass_, geometry, context):
+        return True
+
+    def forward(self, x, weight, bias, geometry):
+        if not pointwise.applies(geometry):
+            return self.reference.forward(x, weight, bias, geometry)
+        return pointwise.forward(x, weight, bias, geometry)
+
+    def forward_relu(self, x, weight, bias, geometry):
+        if not pointwise.applies(geometry):
+            return super().forward_relu(x, weight, bias, geometry)
+        return pointwise.forward(x, weight, bias, geometry, relu=True)
+
+    def backward_data(self, grad, weight, geometry):
+        if not pointwise.applies(geometry):
+            return self.reference.backward_data(grad, weight, geometry)
+        return pointwise.backward_data(grad, weight, geometry)
+
+    def backward_weight(self, grad, saved, geometry):
+        if not pointwise.applies(geometry):
+            return self.reference.backward_weight(grad, saved, geometry)
+        return pointwise.backward_weight(grad, saved, geometry)
+
+
 def register(tier) -> None:
     """Register the compiled convolution algorithms with ``tier``'s policy (its reference ones are there already)."""
     if not winograd.usable():  # no GEMM to call from the kernels' threads: the reference algorithms run
         return
     policy = tier.convolution
+    policy.register(CompiledPointwise(), replace=True)
     policy.register(CompiledWinograd(), replace=True, before="winograd2")
     # im2col, the catch-all, ahead of the reference's winograd2, flat-planes and correlate: still
     # there to force or measure, never chosen by rule in this tier (each measured slower here).
