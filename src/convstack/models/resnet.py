@@ -14,6 +14,7 @@ ResNet-50 25,557,032; ResNet-101 44,549,160.
 from __future__ import annotations
 
 from convstack import nn
+from convstack.nn import fusion
 from convstack.nn.functional._utils import invalid
 
 #: Below this side the 7x7/2 stem and the 3x3/2 max pool shrink the image too much to be useful.
@@ -36,8 +37,8 @@ class BasicBlock(nn.Module):
 
     def forward(self, x):
         identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
+        out = fusion.conv_bn(self.conv1, self.bn1, x, self.relu)  # relu(bn1(conv1(x))), one pass in inference
+        out = fusion.conv_bn(self.conv2, self.bn2, out)
         return self.relu(out + identity)
 
 
@@ -59,9 +60,9 @@ class Bottleneck(nn.Module):
 
     def forward(self, x):
         identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
+        out = fusion.conv_bn(self.conv1, self.bn1, x, self.relu)
+        out = fusion.conv_bn(self.conv2, self.bn2, out, self.relu)
+        out = fusion.conv_bn(self.conv3, self.bn3, out)
         return self.relu(out + identity)
 
 
@@ -114,7 +115,7 @@ class ResNet(nn.Module):
         return nn.Sequential(*layers)
 
     def forward(self, x):
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.maxpool(fusion.conv_bn(self.conv1, self.bn1, x, self.relu))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.fc(self.avgpool(x).flatten(1))  # (N, num_classes)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import convstack.nn.functional as F
 from convstack import nn
+from convstack.nn import fusion
 from convstack.nn.functional._utils import invalid
 
 
@@ -56,8 +57,8 @@ class CifarBasicBlock(nn.Module):
 
     def forward(self, x):
         identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        return self.relu(self.bn2(self.conv2(out)) + identity)
+        out = fusion.conv_bn(self.conv1, self.bn1, x, self.relu)  # relu(bn1(conv1(x))), one pass in inference
+        return self.relu(fusion.conv_bn(self.conv2, self.bn2, out) + identity)
 
 
 class CifarResNet(nn.Module):
@@ -91,7 +92,7 @@ class CifarResNet(nn.Module):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
 
     def forward(self, x):
-        x = self.relu(self.bn1(self.conv1(x)))  # (N, 16, H, W)
+        x = fusion.conv_bn(self.conv1, self.bn1, x, self.relu)  # (N, 16, H, W)
         x = self.layer3(self.layer2(self.layer1(x)))  # (N, 64, H / 4, W / 4)
         return self.fc(self.avgpool(x).flatten(1))  # (N, num_classes)
 
