@@ -107,7 +107,7 @@ def _backward_data(grad, w, dx, stride, before, dilation):
                                         dx[n, c, z, y, index(ow * sw + shift)] += tap * grad[n, o, od, oh, index(ow)]
 
 
-@runtime.jit(parallel=True)
+@runtime.jit(parallel=True, fastmath=runtime.REASSOCIATE)
 def _backward_weight(grad, x, dw_out, stride, before, dilation):
     """dw_out (O, kD, kH, kW) from grad (N, O, ...) and x (N, C, ...): a thread per output channel."""
     batch, out_channels = grad.shape[0], grad.shape[1]
