@@ -140,3 +140,11 @@ def test_a_hung_rank_makes_the_other_stop_at_the_deadline(bands, tmp_path):
     assert "did not complete within 2 s: another rank has died, hung or cannot be reached" in stderr
     assert "aborting all 2 ranks" in stderr
     assert "is intact: add --resume to continue from it" in stderr
+
+
+def test_a_mistake_stops_every_rank_with_its_one_line_error(tmp_path):
+    process = start(tmp_path / "missing", tmp_path / "run", "--epochs", "1")
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 1
+    assert f"convstack train: error on rank 0: --data-root {tmp_path / 'missing'}: no such folder" in stderr
+    assert f"no checkpoint was written in {tmp_path / 'run'} yet" in stderr

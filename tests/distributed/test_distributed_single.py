@@ -1,6 +1,7 @@
 """convstack.distributed in one process: the world of one, argument errors, the deadline of a wait,
 the autograd hooks DistributedDataParallel rests on, SyncBatchNorm without peers."""
 
+import sys
 import time
 
 import numpy as np
@@ -145,3 +146,32 @@ def test_sync_batch_norm_without_peers_is_batch_norm_and_converts_in_place():
     assert isinstance(alone, nn.SyncBatchNorm) and alone.momentum is None and alone.weight is None
     with pytest.raises(ValueError, match=r"SyncBatchNorm: expected an input with 3 channels"):
         nn.SyncBatchNorm(3)(cs.randn(2, 4, 5))
+
+
+def test_the_ranks_get_the_parent_command_line_but_nproc_and_out():
+    from convstack.cli import build_parser
+    from convstack.cli.train_distributed import rank_arguments
+
+    argv = ["train", "--nproc", "4", "--model", "spec:conv8-pool-fc16", "--lr", "0.1", "--resume", "--freeze",
+            "features.*", "--freeze", "head.*", "--out", "runs/x", "--threads", "2", "--timeout", "30"]
+    args = build_parser().parse_args(argv)
+    passed = rank_arguments(args.train_parser, args)
+    assert "--nproc" not in passed and "--out" not in passed
+    again = build_parser().parse_args(["train", *passed, "--out", "runs/x"])
+    for name, value in vars(args).items():
+        if name not in ("nproc", "train_parser", "run"):
+            assert getattr(again, name) == value, name
+
+
+def test_the_launcher_variables_and_the_threads_of_each_rank(monkeypatch):
+    from convstack.distributed import launch
+
+    for name in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COMM_WORLD_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    assert launch.launcher_world_size() is None
+    monkeypatch.setenv("PMI_SIZE", "8")
+    assert launch.launcher_world_size() == 8
+    cores = launch.available_cores()
+    assert launch.threads_per_rank(1) == cores and launch.threads_per_rank(cores * 4) == 1
+    command = launch.mpiexec_command(3, ["train", "--epochs", "1"], mpiexec="/opt/mpi/bin/mpiexec")
+    assert command == ["/opt/mpi/bin/mpiexec", "-n", "3", sys.executable, "-m", "convstack", "train", "--epochs", "1"]

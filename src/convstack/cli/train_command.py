@@ -116,6 +116,7 @@ def run(args) -> int:
     except (ValueError, OSError) as error:  # one line, as in one process, then stop every rank
         print(f"convstack train: error on rank {group.rank}: {error}", file=sys.stderr, flush=True)
         group.abort(2)
+        raise  # not reached: abort ends every rank
     # Any other exception leaves the group up, so that the excepthook it installed aborts every rank.
     distributed.destroy_process_group()
     return code

@@ -109,6 +109,11 @@ def join_ranks(args):
         return None
     if args.nproc is not None:
         raise ValueError("--nproc starts mpiexec itself: leave it out when running under mpiexec")
+    # mpiexec forwards each rank's two streams separately: a line written in two pieces (print's
+    # text, then its newline) or held in a block buffer would come out torn or late.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(line_buffering=True, write_through=False)
     distributed.init_process_group("mpi", timeout=args.timeout)
     group = distributed.default_group()
     launch.set_rank_threads(args.threads or launch.threads_per_rank(group.local_size))
