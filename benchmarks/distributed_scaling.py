@@ -1,5 +1,6 @@
-"""Training throughput on one machine: 1 process x T threads against N processes x 1 thread (MPI).
+"""Training throughput on one machine: 1 process x N threads against N processes x 1 thread (MPI).
 
+Each round also runs 1 process x 1 thread, the baseline both are to be N times as fast as.
 For each model, the configurations run one after the other, alternating, ``--rounds`` times,
 each in fresh processes (so that every round sees the machine's load of that moment, and a
 ratio compares neighbours). In each run, after warm-up steps, ``--steps`` training steps
@@ -12,9 +13,8 @@ gradient's allreduces are also timed alone. Per run it reports (medians over ste
     step, compute   a synchronised step, a step under no_sync (ms)
     allreduce       every bucket's allreduce, one after the other, alone (ms)
     wait            what the synchronised backward waited for at its end (ms): the allreduce
-                    time not hidden behind backward
-    hidden          1 - (step - compute) / allreduce: the share of the allreduce time the
-                    step did not pay
+                    time not hidden behind backward (and any wait for a slower rank)
+    done            the share of the gradient bytes already averaged when backward's walk ended
 
     python3 benchmarks/distributed_scaling.py [--models lenet5 resnet20] [--rounds 3] [--steps 20]
         [--global-batch lenet5=64 resnet20=128] [--weak] [--json FILE]
@@ -60,21 +60,25 @@ def worker(args) -> None:
     labels = cs.tensor(rng.integers(0, 10, args.batch))
 
     def step(synchronised: bool) -> tuple:
+        dist.barrier()  # every rank starts the step together: one slow step does not spill into the next
         start = time.perf_counter()
         with contextlib.nullcontext() if synchronised else model.no_sync():
             loss = F.cross_entropy(model(images), labels)
             optimizer.zero_grad()
             loss.backward()
         optimizer.step()
-        return time.perf_counter() - start, model.reducer.last_wait_seconds if synchronised else 0.0
+        reducer = model.reducer
+        done = reducer.last_bytes_done_in_backward / max(1, sum(b.nbytes for b in reducer.buckets))
+        return time.perf_counter() - start, reducer.last_wait_seconds if synchronised else 0.0, done
 
     for _ in range(args.warmup):
         step(True)
-    synced, alone, waits = [], [], []
+    synced, alone, waits, done = [], [], [], []
     for _ in range(args.steps):
-        seconds, wait = step(True)
+        seconds, wait, share = step(True)
         synced.append(seconds)
         waits.append(wait)
+        done.append(share)
         if group.size > 1:
             alone.append(step(False)[0])
     buffers = [numpy.zeros_like(bucket.flat) for bucket in model.reducer.buckets]
@@ -97,7 +101,7 @@ def worker(args) -> None:
             "compute_ms": 1e3 * compute_s,
             "allreduce_ms": 1e3 * allreduce_s,
             "wait_ms": 1e3 * median(waits),
-            "hidden": 1 - (step_s - compute_s) / allreduce_s if allreduce_s else None,
+            "done_in_backward": statistics.mean(done) if group.size > 1 else None,
             "buckets": len(model.reducer.buckets),
             "gradient_bytes": int(sum(b.nbytes for b in model.reducer.buckets)),
         }))
@@ -140,24 +144,27 @@ def main() -> None:
     n = args.processes
     runs = []
     print(f"{'model':10} {'config':6} {'batch':>9} {'images/s':>9} {'best':>6} {'step ms':>8} {'compute':>8} "
-          f"{'allreduce':>9} {'wait':>6} {'hidden':>6}  round")
+          f"{'allreduce':>9} {'wait':>6} {'done':>6}  round")
     for model in args.models:
-        configurations = [(f"1x{n}", 1, n, batches[model]), (f"{n}x1", n, 1, batches[model] // (1 if args.weak else n))]
+        configurations = [("1x1", 1, 1, batches[model]), (f"1x{n}", 1, n, batches[model]),
+                          (f"{n}x1", n, 1, batches[model] // (1 if args.weak else n))]
         for round_index in range(args.rounds):
             for name, processes, threads, batch in configurations:
                 figures = run_configuration(model, processes, threads, batch, args)
                 runs.append(dict(figures, model=model, config=name, batch=batch, round=round_index))
-                hidden = "" if figures["hidden"] is None else f"{figures['hidden']:6.0%}"
+                done = "" if figures["done_in_backward"] is None else f"{figures['done_in_backward']:6.0%}"
                 print(f"{model:10} {name:6} {f'{batch}x{processes}':>9} {figures['images_per_s']:9.0f} "
                       f"{figures['images_per_s_best']:6.0f} "
                       f"{figures['step_ms']:8.1f} {figures['compute_ms']:8.1f} {figures['allreduce_ms']:9.2f} "
-                      f"{figures['wait_ms']:6.2f} {hidden:>6}  {round_index + 1}", flush=True)
-        pairs = list(zip([r for r in runs if r["model"] == model and r["config"] == f"1x{n}"],
-                         [r for r in runs if r["model"] == model and r["config"] == f"{n}x1"]))
+                      f"{figures['wait_ms']:6.2f} {done:>6}  {round_index + 1}", flush=True)
+        def of(config, model=model):
+            return [r for r in runs if r["model"] == model and r["config"] == config]
+
         for key in ("images_per_s", "images_per_s_best"):
-            ratios = [b[key] / a[key] for a, b in pairs]
-            print(f"{model}: {key} of {n}x1 over 1x{n}, round by round: "
-                  f"{', '.join(f'{r:.2f}' for r in ratios)} (median {statistics.median(ratios):.2f})")
+            for top, bottom in ((f"{n}x1", f"1x{n}"), (f"{n}x1", "1x1"), (f"1x{n}", "1x1")):
+                ratios = [b[key] / a[key] for a, b in zip(of(bottom), of(top))]
+                print(f"{model}: {key} of {top} over {bottom}, round by round: "
+                      f"{', '.join(f'{r:.2f}' for r in ratios)} (median {statistics.median(ratios):.2f})")
     if args.json:
         Path(args.json).write_text(json.dumps(runs, indent=1))
 

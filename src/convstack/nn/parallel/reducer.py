@@ -104,6 +104,8 @@ class Reducer:
         last_wait_seconds: how long the last synchronised backward waited, once its walk was
             over, for allreduces that had not finished (communication not hidden behind
             backward).
+        last_bytes_done_in_backward: how many of the gradient bytes had been averaged by then
+            (communication hidden behind backward).
     """
 
     def __init__(self, params: list, group, first_bucket_bytes: int, bucket_bytes: int):
@@ -113,6 +115,7 @@ class Reducer:
         self._armed = self._started = False
         self._next = 0  # the first bucket whose allreduce has not started
         self.last_wait_seconds = 0.0
+        self.last_bytes_done_in_backward = 0
 
     def arm(self) -> None:
         """Make the next backward average the gradients (called by each synchronised forward)."""
@@ -151,6 +154,8 @@ class Reducer:
     def finish(self) -> None:
         """After the walk: start what is left, wait for everything, write the averages back."""
         started = time.perf_counter()
+        launched = self.buckets[: self._next]
+        self.last_bytes_done_in_backward = sum(b.nbytes for b in launched if b.work.is_completed())
         for bucket in self.buckets[self._next :]:
             bucket.fill_gaps()
             self._launch(bucket)
