@@ -12,7 +12,11 @@ counts, for every op it reaches, how many edges lead there, and runs each op's
 ``backward`` once all of its output's gradient has arrived (iteratively, so deep networks
 do not hit Python's recursion limit). Each gradient is dropped as soon as its op consumed
 it, and each op's saved arrays as soon as its ``backward`` ran. Hooks and ``retain_grad``
-on a non-leaf tensor live on the op that made it.
+on a non-leaf tensor live on the op that made it. A leaf's post-accumulate hooks run once
+its ``.grad`` holds the pass's gradient, and ``queue_callback`` runs a function when the
+walk has ended: with them, gradient averaging across processes
+(``convstack.nn.parallel.DistributedDataParallel``) starts while backward goes on and
+finishes before ``backward()`` returns.
 
 In anomaly mode (``convstack.detect_anomaly()``, see ``convstack.anomaly``) ``apply``
 checks every op's output and the graph walk every gradient an op returns for NaN and Inf.
@@ -184,13 +188,40 @@ def _store_grad(tensor, grad, steal: bool = False) -> None:
         tensor.grad = _make(tensor.grad.data + grad)
 
 
+def queue_callback(callback) -> None:
+    """Call ``callback()`` once the backward pass now running has walked the whole graph.
+
+    For hooks (as PyTorch's ``Variable._execution_engine.queue_callback``): a hook that
+    starts work during backward queues the function that completes it, which then runs
+    before ``backward()`` returns, once every leaf has its gradient. Callbacks run in the
+    order queued (one may queue another), and not at all when the walk raised.
+    """
+    queued = getattr(_state, "callbacks", None)
+    if queued is None:
+        raise RuntimeError("queue_callback: no backward pass is running (call it from a hook during backward)")
+    queued.append(callback)
+
+
+@contextlib.contextmanager
+def _callback_queue():
+    """The scope of one backward walk for ``queue_callback``; runs the queue when the walk succeeded."""
+    outer = getattr(_state, "callbacks", None)
+    _state.callbacks = queued = []
+    try:
+        yield
+        for callback in queued:  # the list may grow while it is walked
+            callback()
+    finally:
+        _state.callbacks = outer
+
+
 def run_backward(root, gradient, retain_graph: bool = False) -> None:
     """Propagate ``gradient`` (an array shaped like ``root``) back through the graph."""
     root_node = root.grad_fn if root.grad_fn is not None else root
     nodes = _count_edges(root_node)
     grads = {id(root_node): gradient}
     ready = [root_node]
-    with no_grad():
+    with no_grad(), _callback_queue():
         while ready:
             node = ready.pop()
             grad = grads.pop(id(node), None)
@@ -199,6 +230,9 @@ def run_backward(root, gradient, retain_graph: bool = False) -> None:
                     if node._tensor_hooks:
                         grad = _run_hooks(node._tensor_hooks, grad)
                     _store_grad(node, grad, steal=True)
+                    if node._post_accumulate_grad_hooks:
+                        for hook in list(node._post_accumulate_grad_hooks):
+                            hook(node)
                 continue
             fn, edges = node, node.next_edges
             input_grads = ()

@@ -65,6 +65,7 @@ class Tensor:
     grad = None
     _retains_grad = False
     _tensor_hooks: tuple = ()  # a leaf's hooks (a list once one is registered); a non-leaf's live on grad_fn
+    _post_accumulate_grad_hooks: tuple = ()  # a leaf's, run once its .grad is updated (a list once one is)
 
     @classmethod
     def _make(cls, array, requires_grad=False, grad_fn=None):
@@ -212,6 +213,22 @@ class Tensor:
         hooks = owner.__dict__.get("_tensor_hooks")
         if hooks is None:
             hooks = owner._tensor_hooks = []
+        hooks.append(hook)
+        return _HookHandle(hooks, hook)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(tensor)`` on this leaf once backward has accumulated its gradient into ``.grad``.
+
+        As PyTorch's: the hook sees the final ``.grad`` of the pass (what gradient averaging
+        across processes needs) and returns nothing. Leaves only.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self.grad_fn is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+        hooks = self.__dict__.get("_post_accumulate_grad_hooks")
+        if hooks is None:
+            hooks = self._post_accumulate_grad_hooks = []
         hooks.append(hook)
         return _HookHandle(hooks, hook)
 

@@ -1,13 +1,19 @@
-"""``convstack train``: train a model on a dataset, checkpointing every epoch."""
+"""``convstack train``: train a model on a dataset, checkpointing every epoch.
+
+On several processes (``--nproc N``, or started by ``mpiexec -n N``) every rank trains the
+same model on its shard of each epoch (``DistributedDataParallel``, ``DistributedSampler``);
+rank 0 alone prints and writes the run folder (see ``train_distributed``).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
-from pathlib import Path
+import warnings
 
-from convstack import allocator, data, optim, threads
+from convstack import allocator, data, distributed, optim, threads
 from convstack import random as cs_random
 from convstack.cli import args as A
 from convstack.cli.common import (
@@ -19,7 +25,9 @@ from convstack.cli.common import (
     model_type,
     transform_for,
 )
-from convstack.train import Trainer, evaluate, format_confusion
+from convstack.cli.train_distributed import join_ranks, launch_ranks, shared_run_folder, started_by_launcher
+from convstack.nn.parallel import DistributedDataParallel
+from convstack.train import Trainer, format_confusion
 from convstack.train.finetune import prepare_finetune
 from convstack.vis import write_report
 
@@ -37,7 +45,12 @@ def add_parser(subparsers):
     )
     p.add_argument("--data-root", default=None, help="folder holding the dataset files (searched first)")
     p.add_argument("--epochs", type=A.positive_int, default=10)
-    p.add_argument("--batch-size", type=A.positive_int, default=64)
+    p.add_argument(
+        "--batch-size",
+        type=A.positive_int,
+        default=64,
+        help="images per step on each process (default 64): N processes take N x this per step",
+    )
     p.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), default="sgd")
     p.add_argument("--lr", type=A.positive_float, default=0.05, help="learning rate (default 0.05)")
     p.add_argument("--momentum", type=A.unit_interval, default=0.9)
@@ -48,8 +61,6 @@ def add_parser(subparsers):
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.ckpt")
     p.add_argument("--limit-train", type=A.positive_int, default=None, help="use only the first N training images")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--threads", type=A.positive_int, default=None,
-                   help="threads for the compiled kernels and OpenBLAS together (default: the cores available)")
     p.add_argument(
         "--init-from",
         default=None,
@@ -70,23 +81,63 @@ def add_parser(subparsers):
         help="outputs of the model's head (default: the dataset's classes); a new head when "
         "--init-from has another size",
     )
-    p.set_defaults(run=run)
+    p.add_argument(
+        "--nproc",
+        type=A.positive_int,
+        default=None,
+        metavar="N",
+        help="train on N processes of this machine (starts mpiexec -n N; needs convstack[mpi]); "
+        "for several machines run mpiexec yourself",
+    )
+    p.add_argument(
+        "--threads",
+        type=A.positive_int,
+        default=None,
+        help="compute threads per process, for the compiled kernels and OpenBLAS together (default: the cores "
+        "available, shared among the processes when there are several)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=A.positive_float,
+        default=120.0,
+        metavar="SECONDS",
+        help="with several processes: how long one waits for the others before the run stops (default 120)",
+    )
+    p.set_defaults(run=run, train_parser=p)
 
 
 def run(args) -> int:
-    out = (
-        Path(args.out)
-        if args.out
-        else Path("runs") / f"{args.model.replace(':', '_')}-{time.strftime('%Y%m%d-%H%M%S')}"
-    )
+    if args.nproc is not None and args.nproc > 1 and not started_by_launcher():
+        return launch_ranks(args)
+    group = join_ranks(args)
+    if group is None:
+        return _train(args, None)
+    try:
+        code = _train(args, group)
+    except (ValueError, OSError) as error:  # one line, as in one process, then stop every rank
+        print(f"convstack train: error on rank {group.rank}: {error}", file=sys.stderr, flush=True)
+        group.abort(2)
+        raise  # not reached: abort ends every rank
+    # Any other exception leaves the group up, so that the excepthook it installed aborts every rank.
+    distributed.destroy_process_group()
+    return code
+
+
+def _train(args, group) -> int:
+    main = group is None or group.rank == 0  # rank 0 alone prints and writes
+    out = shared_run_folder(args, group)
     if args.resume and not (out / "last.ckpt").exists():
         print(f"convstack train: error: --resume needs {out / 'last.ckpt'}, which does not exist", file=sys.stderr)
         return 2
     allocator.tune()  # this process is ours: keep the step's arrays mapped between steps
-    threads.set_num_threads(args.threads)
+    if group is None:  # (each rank of several got its share of the cores when it joined)
+        threads.set_num_threads(args.threads)
     cs_random.manual_seed(args.seed)
-    train_raw = load_dataset(args.dataset, "train", args.data_root)
-    test_raw = load_dataset(args.dataset, "test", args.data_root)
+    with contextlib.nullcontext() if main else warnings.catch_warnings():
+        if not main:
+            warnings.simplefilter("ignore")  # rank 0 says it (the bundled sample's fallback)
+        train_raw = load_dataset(args.dataset, "train", args.data_root, quiet=not main)
+        test_raw = load_dataset(args.dataset, "test", args.data_root, quiet=not main)
     if args.limit_train:
         train_raw = data.Subset(train_raw, list(range(min(args.limit_train, len(train_raw)))))
     base = train_raw.dataset if isinstance(train_raw, data.Subset) else train_raw
@@ -123,11 +174,12 @@ def run(args) -> int:
     model = build_model(config)
     if args.init_from or args.freeze:
         report = prepare_finetune(model, args.init_from, args.freeze, num_classes)
-        print(
-            f"fine-tuning: {len(report['loaded'])} tensors from {args.init_from}, head {report['head']} "
-            f"{'new' if report['head_reset'] else 'loaded'}, {len(report['frozen'])} parameters frozen",
-            file=sys.stderr,
-        )
+        if main:
+            print(
+                f"fine-tuning: {len(report['loaded'])} tensors from {args.init_from}, head {report['head']} "
+                f"{'new' if report['head_reset'] else 'loaded'}, {len(report['frozen'])} parameters frozen",
+                file=sys.stderr,
+            )
     groups = optim.param_groups_weight_decay(model, args.weight_decay)
     if args.optimizer == "sgd":
         optimizer = optim.SGD(groups, lr=args.lr, momentum=args.momentum)
@@ -135,7 +187,12 @@ def run(args) -> int:
         optimizer = optim.Adam(groups, lr=args.lr)
     else:
         optimizer = optim.AdamW(groups, lr=args.lr)
-    train_loader = data.DataLoader(train_set, batch_size=args.batch_size, shuffle=True, prefetch=2)
+    if group is None:
+        train_loader = data.DataLoader(train_set, batch_size=args.batch_size, shuffle=True, prefetch=2)
+    else:  # each rank a shard of every epoch; the Trainer sets the sampler's epoch
+        sampler = data.DistributedSampler(train_set, group.size, group.rank, seed=args.seed)
+        train_loader = data.DataLoader(train_set, batch_size=args.batch_size, sampler=sampler, prefetch=2)
+        model = DistributedDataParallel(model, process_group=group)
     test_loader = data.DataLoader(test_set, batch_size=256)
     scheduler, interval = None, "epoch"
     if args.scheduler == "cosine":
@@ -156,13 +213,19 @@ def run(args) -> int:
         progress=not args.no_progress,
         config=config,
     )
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(config, indent=1))
-    print(f"training {args.model} on {args.dataset} for {args.epochs} epochs; run folder {out}", file=sys.stderr)
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(config, indent=1))
+        ranks = "" if group is None else f" on {group.size} processes ({args.batch_size} images each per step)"
+        print(f"training {args.model} on {args.dataset} for {args.epochs} epochs{ranks}; run folder {out}",
+              file=sys.stderr)
     start = time.perf_counter()
     trainer.fit(train_loader, test_loader, epochs=args.epochs, resume=args.resume)
     elapsed = time.perf_counter() - start
-    results = evaluate(model, test_loader, num_classes=len(classes))
+    results = trainer.evaluate(test_loader, num_classes=len(classes))
+    if not main:
+        return 0
+    model = trainer.model.module if group is not None else model
     summary = {
         "test_accuracy": results["acc"],
         "test_top5": results["top5"],

@@ -11,6 +11,7 @@ Readers never unpickle and never trust a header: every malformed file raises
 
 from convstack.data.cifar import CIFAR10_CLASSES, cifar10, cifar100, read_cifar_batch
 from convstack.data.dataset import Dataset, ImageArrayDataset, Subset, TensorDataset, collate, random_split
+from convstack.data.distributed_sampler import DistributedSampler, ShardSampler
 from convstack.data.download import cache_dir, download_file
 from convstack.data.errors import ChecksumError, DataFormatError
 from convstack.data.fashion_mnist import CLASSES, MNIST_CLASSES, fashion_mnist, mnist
@@ -34,6 +35,7 @@ from convstack.data.transforms import (
 
 __all__ = [
     "Dataset", "TensorDataset", "ImageArrayDataset", "Subset", "random_split", "collate", "DataLoader",
+    "DistributedSampler", "ShardSampler",
     "Transform", "Compose", "ToTensor", "Normalize", "Pad", "RandomCrop", "RandomHorizontalFlip",
     "RandomVerticalFlip", "Resize", "apply_batch", "channel_stats",
     "DataFormatError", "ChecksumError", "read_idx", "write_idx", "read_cifar_batch", "read_image",

@@ -144,10 +144,13 @@ class DataLoader:
             given one, samples are always read one by one.
         transform: applied to the inputs (first field) of each collated batch, vectorised when
             it has ``.batch``.
+        sampler: the indices of an epoch, in order (an iterable with ``len()``, such as
+            ``DistributedSampler``); excludes ``shuffle``.
 
     Shape:
         Each batch is ``(inputs, targets)``: for image datasets float32 (N, C, H, W) and int64 (N,).
-        ``len(loader)`` is ``ceil(len(dataset) / batch_size)`` (``floor`` with ``drop_last``).
+        ``len(loader)`` is ``ceil(len(dataset) / batch_size)`` (``floor`` with ``drop_last``),
+        with ``len(sampler)`` for ``len(dataset)`` when there is a sampler.
 
     Examples:
         >>> loader = DataLoader(fashion_mnist("train"), batch_size=64, shuffle=True)  # doctest: +SKIP
@@ -157,7 +160,7 @@ class DataLoader:
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, generator=None, seed=None,
-                 prefetch=2, collate_fn=None, transform=None):
+                 prefetch=2, collate_fn=None, transform=None, sampler=None):
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise invalid("DataLoader", "batch_size", "a positive integer", batch_size)
         if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 0:
@@ -166,7 +169,12 @@ class DataLoader:
             raise invalid("DataLoader", "generator", "a numpy.random.Generator", generator)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
             raise invalid("DataLoader", "seed", "a non-negative integer", seed)
+        if sampler is not None and (not hasattr(sampler, "__iter__") or not hasattr(sampler, "__len__")):
+            raise invalid("DataLoader", "sampler", "an iterable of indices with len()", type(sampler).__name__)
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle (the sampler orders)")
         self.dataset = dataset
+        self.sampler = sampler
         self.batch_size = batch_size
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
@@ -176,13 +184,16 @@ class DataLoader:
         self.transform = transform
 
     def __len__(self) -> int:
-        count = len(self.dataset) / self.batch_size
+        count = len(self.dataset if self.sampler is None else self.sampler) / self.batch_size
         return math.floor(count) if self.drop_last else math.ceil(count)
 
     def __iter__(self) -> _LoaderIterator:
         generator = self.generator if self.generator is not None else default_generator()
         size = len(self.dataset)
-        order = generator.permutation(size) if self.shuffle else numpy.arange(size)
+        if self.sampler is not None:
+            order = numpy.fromiter(iter(self.sampler), dtype=numpy.int64, count=len(self.sampler))
+        else:
+            order = generator.permutation(size) if self.shuffle else numpy.arange(size)
         epoch_generator = numpy.random.default_rng(generator.integers(2**63))
         return _LoaderIterator(self, order, epoch_generator)
 

@@ -5,11 +5,11 @@ one-line ``forward`` that calls ``convstack.nn.functional``; ``convstack.nn.init
 holds the weight initialisation schemes.
 """
 
-from convstack.nn import functional, init
+from convstack.nn import functional, init, parallel
 from convstack.nn.modules import *  # noqa: F403 - the layers are this package's API
 from convstack.nn.modules import __all__ as _module_names
 
-__all__ = ["functional", "init", *_module_names]
+__all__ = ["functional", "init", "parallel", *_module_names]
 from convstack.nn.modules.blocks import Concat, Residual  # noqa: E402
 from convstack.nn.modules.local import LocallyConnected1d, LocallyConnected2d, TiledConv1d, TiledConv2d  # noqa: E402
 from convstack.nn.modules.maxout import CrossChannelPool, Maxout  # noqa: E402
@@ -32,10 +32,11 @@ from convstack.nn.modules.padding import (  # noqa: E402
     ZeroPad3d,
 )
 from convstack.nn.modules.partial_conv import PartialConv2d, lenet5_c3_table  # noqa: E402
+from convstack.nn.modules.sync_batchnorm import SyncBatchNorm  # noqa: E402
 from convstack.nn.modules.upsample import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d  # noqa: E402
 
 __all__ += [
-    "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LocalResponseNorm",
+    "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LocalResponseNorm", "SyncBatchNorm",
     "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d",
     "ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d",
     "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d", "ReplicationPad2d",

@@ -9,6 +9,12 @@ random-generator states, epoch, history, config), written atomically in a format
 cannot run code; the best model by validation accuracy goes to ``best.ckpt``. Resuming
 restores all of it, so that a run killed at any moment and resumed with the same seed
 ends with the same weights, bit for bit, as an uninterrupted run.
+
+Given a ``DistributedDataParallel`` model, every rank runs ``fit`` on its own shard (a
+``DataLoader`` with a ``DistributedSampler``, whose epoch the Trainer sets): the losses
+checked, the epoch's figures and the evaluation (sharded) are combined over the ranks,
+so every rank takes the same decisions; rank 0 alone shows progress and writes the
+history and the checkpoints, which hold the wrapped model (``model.module``).
 """
 
 from __future__ import annotations
@@ -26,6 +32,14 @@ from convstack.anomaly import AnomalyError, detect_anomaly
 from convstack.autograd import no_grad
 from convstack.io.checkpoint import CheckpointError, load_checkpoint, one_line, save_checkpoint
 from convstack.train.callbacks import Callback, HistoryWriter, ProgressBar
+from convstack.train.distributed import (
+    evaluate_sharded,
+    max_over_ranks,
+    mean_over_ranks,
+    process_group_of,
+    sum_over_ranks,
+    unwrap,
+)
 from convstack.train.metrics import confusion_matrix, topk_correct
 
 
@@ -87,6 +101,8 @@ class Trainer:
 
             loss_fn = cross_entropy
         self.model, self.optimizer, self.loss_fn, self.scheduler = model, optimizer, loss_fn, scheduler
+        self._group = process_group_of(model)  # None in a single process
+        self.is_main_process = self._group is None or self._group.rank == 0
         self.scheduler_interval = scheduler_interval
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.grad_clip_norm, self.max_norm, self.on_nonfinite = grad_clip_norm, max_norm, on_nonfinite
@@ -94,9 +110,9 @@ class Trainer:
         self._batch = 0
         self.config = dict(config or {})
         self.callbacks: list[Callback] = list(callbacks)
-        if progress:
+        if progress and self.is_main_process:
             self.callbacks.append(ProgressBar())
-        if self.out_dir is not None:
+        if self.out_dir is not None and self.is_main_process:
             self.callbacks.append(HistoryWriter(self.out_dir))
         self.history: list[dict] = []
         self.epoch = 0
@@ -125,6 +141,9 @@ class Trainer:
         self.stop_training = False
         self._call("on_fit_start")
         while self.epoch < epochs and not self.stop_training:
+            sampler = getattr(train_loader, "sampler", None)
+            if hasattr(sampler, "set_epoch"):
+                sampler.set_epoch(self.epoch)
             try:
                 with detect_anomaly() if self.detect_anomaly else contextlib.nullcontext():
                     logs = self._train_epoch(train_loader)
@@ -140,9 +159,9 @@ class Trainer:
             accuracy = logs.get("val_acc", logs["acc"])
             if accuracy > self.best_accuracy:
                 self.best_accuracy = accuracy
-                if self.out_dir is not None:
+                if self.out_dir is not None and self.is_main_process:
                     save_checkpoint(self._path("best.ckpt"), self._model_state())
-            if self.out_dir is not None:
+            if self.out_dir is not None and self.is_main_process:
                 self.save(self._path("last.ckpt"))
         self._call("on_fit_end")
         return self.history
@@ -160,7 +179,8 @@ class Trainer:
             self._batch = batch
             outputs = self.model(inputs)
             loss = self.loss_fn(outputs, targets)
-            value = float(loss.item())
+            local_value = float(loss.item())
+            value = local_value if self._group is None else mean_over_ranks(self._group, local_value)
             if not math.isfinite(value):
                 message = f"non-finite loss ({value}) at epoch {self.epoch + 1}, batch {batch + 1}"
                 if self.on_nonfinite == "stop":
@@ -177,11 +197,15 @@ class Trainer:
             if self.scheduler is not None and self.scheduler_interval == "batch":
                 self.scheduler.step()
             count = len(targets)
-            total_loss += value * count
+            total_loss += local_value * count
             correct += topk_correct(outputs.data, targets.data, 1) if outputs.ndim == 2 else 0
             seen += count
-            self._call("on_batch_end", batch, {"loss": value, "seen": seen, "batches": batches})
+            ranks = 1 if self._group is None else self._group.size  # about as many images on each rank
+            self._call("on_batch_end", batch, {"loss": value, "seen": seen * ranks, "batches": batches})
         elapsed = time.perf_counter() - start
+        if self._group is not None:
+            total_loss, correct, seen = sum_over_ranks(self._group, total_loss, correct, seen)
+            elapsed = max_over_ranks(self._group, elapsed)
         self.train_time += elapsed
         return {
             "epoch": self.epoch + 1,
@@ -202,7 +226,13 @@ class Trainer:
 
     # --------------------------------------------------------------- evaluation
     def evaluate(self, loader, num_classes: int | None = None) -> dict:
-        """Loss, top-1 and top-5 accuracy, the confusion matrix and predictions over ``loader``."""
+        """Loss, top-1 and top-5 accuracy, the confusion matrix and predictions over ``loader``.
+
+        With a ``DistributedDataParallel`` model, every rank calls it: each evaluates its
+        contiguous shard of ``loader.dataset`` and all receive the combined figures.
+        """
+        if self._group is not None:
+            return evaluate_sharded(self.model, loader, self.loss_fn, num_classes, self._group)
         return evaluate(self.model, loader, self.loss_fn, num_classes)
 
     # -------------------------------------------------------------- checkpoints
@@ -210,7 +240,7 @@ class Trainer:
         return None if self.out_dir is None else self.out_dir / name
 
     def _model_state(self) -> dict:
-        return {"model": dict(self.model.state_dict()), "config": self.config, "epoch": self.epoch}
+        return {"model": dict(unwrap(self.model).state_dict()), "config": self.config, "epoch": self.epoch}
 
     def state_dict(self, loader=None) -> dict:
         state = self._model_state()
@@ -243,20 +273,20 @@ class Trainer:
         if not isinstance(state.get("model"), dict) or not isinstance(state.get("optimizer"), dict):
             raise CheckpointError(f"{path}: not a training checkpoint (no model and optimizer state to resume from)")
         backup = (
-            {key: value.data.copy() for key, value in self.model.state_dict().items()},
+            {key: value.data.copy() for key, value in unwrap(self.model).state_dict().items()},
             self.optimizer.state_dict(),
             copy.deepcopy(self.scheduler.state_dict()) if self.scheduler is not None else None,
             copy.deepcopy(cs_random.get_rng_state()),
         )
         try:
-            self.model.load_state_dict(state["model"])
+            unwrap(self.model).load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
             if self.scheduler is not None and state.get("scheduler") is not None:
                 self.scheduler.load_state_dict(state["scheduler"])
             cs_random.set_rng_state(state["rng"])
             int(state["epoch"])
         except (KeyError, TypeError, ValueError, RuntimeError) as error:
-            self.model.load_state_dict(backup[0])
+            unwrap(self.model).load_state_dict(backup[0])
             self.optimizer.load_state_dict(backup[1])
             if self.scheduler is not None:
                 self.scheduler.load_state_dict(backup[2])
