@@ -15,6 +15,7 @@ from bisect import bisect_right
 
 from convstack.nn.functional._utils import invalid
 from convstack.optim.optimizer import Optimizer
+from convstack.structure import check_like
 
 
 def per_group(name: str, optimizer: Optimizer, value, op: str) -> list:
@@ -93,6 +94,8 @@ class LRScheduler:
         return {key: _copy(value) for key, value in self.__dict__.items() if key != "optimizer"}
 
     def load_state_dict(self, state_dict: dict) -> None:
+        """Restore ``state_dict()``'s attributes; a state of another shape (another scheduler's) raises ValueError."""
+        check_like(state_dict, self.state_dict(), type(self).__name__)
         self.__dict__.update({key: _copy(value) for key, value in state_dict.items()})
 
 
