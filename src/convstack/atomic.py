@@ -125,3 +125,8 @@ def _sync_folder(folder: Path) -> None:
         pass
     finally:
         os.close(handle)
+
+
+def write_text(path, text: str, encoding: str = "utf-8") -> Path:
+    """``atomic_write`` of ``text``, encoded."""
+    return atomic_write(path, text.encode(encoding))

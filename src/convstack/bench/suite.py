@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from convstack import blas
+from convstack.atomic import write_text
 from convstack.bench import memory, runner, threads
 from convstack.bench.workloads import all_workloads
 
@@ -107,5 +108,4 @@ def write_json(document: dict, destination: str) -> None:
     if destination == "-":
         print(text)
     else:
-        with open(destination, "w") as handle:
-            handle.write(text + "\n")
+        write_text(destination, text + "\n")

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy
 
 from convstack.cli import args as A
-from convstack.cli.common import load_run
+from convstack.cli.common import load_run, refuse_overwriting
 
 FORMATS = {"onnx": ".onnx", "pt": ".pt", "safetensors": ".safetensors"}
 
@@ -55,8 +55,9 @@ def _input_shape(args, config) -> tuple:
 def run(args) -> int:
     import convstack as cs
 
-    model, config = load_run(args.checkpoint)
     out = Path(args.out) if args.out else Path(args.checkpoint).with_suffix(FORMATS[args.format])
+    refuse_overwriting(out, "--out" if args.out else f"--out (default {out})", checkpoint=args.checkpoint)
+    model, config = load_run(args.checkpoint)
     if args.format != "onnx":
         from convstack.io.torch_weights import save_torch_state_dict
 

@@ -13,6 +13,7 @@ import sys
 
 import numpy
 
+from convstack.cli.common import refuse_overwriting
 from convstack.image import filtering
 from convstack.image.io import SCALES, read_image, to_uint8, write_image
 from convstack.image.kernels import KERNEL_NAMES, get_kernel
@@ -57,6 +58,7 @@ def add_parser(subparsers):
 
 
 def run(args) -> int:
+    refuse_overwriting(args.out, "--out", image=args.image)
     kernel = get_kernel(args.kernel)  # ValueError (one line) for an unknown or malformed spec
     name = args.kernel.strip().partition(":")[0]
     scale = AUTO_SCALES.get(name, "clip") if args.scale == "auto" else args.scale

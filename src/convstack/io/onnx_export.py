@@ -20,11 +20,10 @@ static and says why in the model's ``doc_string``.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy
 
 from convstack import autograd
+from convstack.atomic import atomic_write
 from convstack.io.onnx_export_graph import Call, GraphBuilder, _require_onnx
 from convstack.tensor import Tensor, as_tensor
 
@@ -215,6 +214,5 @@ def export_onnx(model, example_input, path, opset: int = 17, dynamic_batch: bool
     proto = build_onnx(model, example_input, opset, dynamic_batch, input_names, output_names)
     if check:
         onnx.checker.check_model(proto, full_check=False)
-    path = Path(path)
-    path.write_bytes(proto.SerializeToString())
+    atomic_write(path, proto.SerializeToString())
     return proto

@@ -23,6 +23,7 @@ import numpy
 
 from convstack import random as cs_random
 from convstack.anomaly import AnomalyError, detect_anomaly
+from convstack.atomic import remove_stale_temporaries
 from convstack.autograd import no_grad
 from convstack.io.checkpoint import CheckpointError, check_weights, load_checkpoint, one_line, save_checkpoint
 from convstack.structure import check_like, kind
@@ -31,7 +32,14 @@ from convstack.train.metrics import confusion_matrix, topk_correct
 
 
 class NonFiniteLossError(FloatingPointError):
-    """The loss became NaN or infinite; the message names the epoch and batch."""
+    """The loss became NaN or infinite; the message names the epoch and batch (also ``epoch``, ``batch``, ``loss``).
+
+    ``batch`` is None when every batch of an epoch was skipped (``on_nonfinite='skip'``).
+    """
+
+    def __init__(self, message: str, epoch: int, batch: int | None, loss: float):
+        super().__init__(message)
+        self.epoch, self.batch, self.loss = epoch, batch, loss
 
 
 class Trainer:
@@ -155,7 +163,7 @@ class Trainer:
         self.model.train()
         self._call("on_epoch_start", self.epoch)
         start = time.perf_counter()
-        total_loss, correct, seen = 0.0, 0, 0
+        total_loss, correct, seen, skipped = 0.0, 0, 0, 0
         batches = len(loader) if hasattr(loader, "__len__") else None
         for batch, (inputs, targets) in enumerate(loader):
             self._batch = batch
@@ -163,10 +171,12 @@ class Trainer:
             loss = self.loss_fn(outputs, targets)
             value = float(loss.item())
             if not math.isfinite(value):
-                message = f"non-finite loss ({value}) at epoch {self.epoch + 1}, batch {batch + 1}"
                 if self.on_nonfinite == "stop":
-                    raise NonFiniteLossError(message + "; lower the learning rate or pass on_nonfinite='skip'")
+                    raise NonFiniteLossError(
+                        f"non-finite loss ({value}) at epoch {self.epoch + 1}, batch {batch + 1}; lower the "
+                        "learning rate or pass on_nonfinite='skip'", self.epoch + 1, batch + 1, value)
                 self.skipped_steps += 1
+                skipped += 1
                 continue
             self.optimizer.zero_grad()
             loss.backward()
@@ -184,6 +194,10 @@ class Trainer:
             self._call("on_batch_end", batch, {"loss": value, "seen": seen, "batches": batches})
         elapsed = time.perf_counter() - start
         self.train_time += elapsed
+        if skipped and not seen:  # skipping cannot recover weights that have diverged
+            raise NonFiniteLossError(
+                f"every batch of epoch {self.epoch + 1} ({skipped}) had a non-finite loss: the weights have "
+                "diverged; lower the learning rate", self.epoch + 1, None, value)
         return {
             "epoch": self.epoch + 1,
             "loss": total_loss / max(seen, 1),
@@ -240,6 +254,7 @@ class Trainer:
         mismatch; the model is checked before anything is copied, and should a later part
         not fit, the model, optimizer, scheduler and random state are put back as they were.
         """
+        remove_stale_temporaries(Path(path).parent)  # what writes that a kill interrupted left there
         state = load_checkpoint(path)
         if not isinstance(state.get("model"), dict) or not isinstance(state.get("optimizer"), dict):
             raise CheckpointError(f"{path}: not a training checkpoint (no model and optimizer state to resume from)")
