@@ -9,7 +9,7 @@ installed, runs it and prints the largest difference from convstack's own output
 
 from __future__ import annotations
 
-import sys
+import importlib.util
 from pathlib import Path
 
 import numpy
@@ -57,6 +57,10 @@ def run(args) -> int:
 
     out = Path(args.out) if args.out else Path(args.checkpoint).with_suffix(FORMATS[args.format])
     refuse_overwriting(out, "--out" if args.out else f"--out (default {out})", checkpoint=args.checkpoint)
+    needs = {"pt": ("torch", "PyTorch", "torch"), "onnx": ("onnx", "the onnx package", "onnx")}.get(args.format)
+    if needs is not None and importlib.util.find_spec(needs[0]) is None:
+        raise ImportError(f"export --format {args.format} needs {needs[1]}: pip install 'convstack[{needs[2]}]'"
+                          + (" (or --format safetensors, which needs nothing more)" if args.format == "pt" else ""))
     model, config = load_run(args.checkpoint)
     if args.format != "onnx":
         from convstack.io.torch_weights import save_torch_state_dict
@@ -64,14 +68,8 @@ def run(args) -> int:
         save_torch_state_dict(model, out)
         print(f"wrote {out} ({out.stat().st_size:,} bytes): the state dict of {config['model']}")
         return 0
-    try:
-        import onnx
-    except ImportError:
-        print(
-            "convstack export: error: ONNX export needs the onnx package (pip install 'convstack[onnx]')",
-            file=sys.stderr,
-        )
-        return 2
+    import onnx
+
     from convstack.io.onnx_export import export_onnx
 
     shape = _input_shape(args, config)

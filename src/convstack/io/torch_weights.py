@@ -27,8 +27,8 @@ def _import_torch(op: str, path):
     try:
         import torch
     except ImportError as error:
-        raise ImportError(f"{op}: reading or writing {path} needs PyTorch (pip install torch); "
-                          "use a .safetensors file to exchange weights without it") from error
+        raise ImportError(f"{op}: reading or writing {path} (a .pt/.pth/.bin file) needs PyTorch: pip install "
+                          "'convstack[torch]'; a .safetensors file exchanges the same weights without it") from error
     return torch
 
 

@@ -25,8 +25,8 @@ def figure(width: float, height: float):
         from matplotlib.figure import Figure
     except ImportError:
         raise ImportError(
-            "convstack.vis needs matplotlib to draw pictures: pip install 'convstack[vis]' "
-            "(or pass path=None to get the arrays without drawing)"
+            "convstack.vis needs matplotlib, a dependency of convstack that is missing here, to draw pictures: "
+            "pip install matplotlib (or pass path=None to get the arrays without drawing)"
         ) from None
     fig = Figure(figsize=(width, height), dpi=100)
     FigureCanvasAgg(fig)
