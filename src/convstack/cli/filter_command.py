@@ -59,7 +59,10 @@ def add_parser(subparsers):
 
 def run(args) -> int:
     refuse_overwriting(args.out, "--out", image=args.image)
-    kernel = get_kernel(args.kernel)  # ValueError (one line) for an unknown or malformed spec
+    try:
+        kernel = get_kernel(args.kernel)  # ValueError (one line) for an unknown or malformed spec
+    except MemoryError as error:  # a kernel that cannot fit, refused before it is allocated
+        raise MemoryError(f"--kernel {args.kernel}: {error}") from None
     name = args.kernel.strip().partition(":")[0]
     scale = AUTO_SCALES.get(name, "clip") if args.scale == "auto" else args.scale
     try:
