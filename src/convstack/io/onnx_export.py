@@ -126,7 +126,8 @@ def build_onnx(model, example_input, opset: int = 17, dynamic_batch: bool = True
         g.dtypes[name] = tensor.dtype
         g.derived.add(name)
     for call in tracer.calls:
-        converter = CONVERTERS.get(type(call.fn))
+        # an op's class, or the op it derives from (ReLUInplace converts as ReLU)
+        converter = next((CONVERTERS[c] for c in type(call.fn).__mro__ if c in CONVERTERS), None)
         if converter is None:
             raise ValueError(f"export_onnx: no ONNX conversion for the op {type(call.fn).__name__} (node "
                              f"{call.name!r})")

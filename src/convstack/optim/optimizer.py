@@ -182,11 +182,16 @@ class Optimizer:
     def _step_group(self, group: dict) -> None:  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__} must define _step_group")
 
-    @staticmethod
-    def _params_with_grad(group: dict):
-        """``(parameter, its array, its gradient array)`` for the group's parameters that have a gradient."""
+    def _params_with_grad(self, group: dict):
+        """``(parameter, its array, its gradient array)`` for the group's parameters that have a gradient.
+
+        Each parameter's version is bumped (the step updates it in place, as PyTorch's): a graph
+        that saved it before the step can no longer be walked back.
+        """
+        op = f"{type(self).__name__}.step"
         for p in group["params"]:
             if p.grad is not None:
+                p._bump_version(op)
                 yield p, p.data, p.grad.data
 
     def register_step_pre_hook(self, hook) -> RemovableHandle:
