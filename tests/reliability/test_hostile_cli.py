@@ -158,7 +158,8 @@ def test_export_never_overwrites_its_input(run_dir, tmp_path, capsys):
     model.write_bytes((run_dir / "best.ckpt").read_bytes())
     before = model.read_bytes()
     err = one_line_error(["export", str(model), "--format", "safetensors"], capsys)
-    assert f"is the input CHECKPOINT {model}: writing it would destroy the input; choose another --out" in err
+    assert err == (f"convstack export: error: the default --out {model} is the input CHECKPOINT itself: writing it "
+                   "would destroy the input; choose another --out")
     link = tmp_path / "link.ckpt"
     link.symlink_to(model)
     assert "writing it would destroy the input" in one_line_error(

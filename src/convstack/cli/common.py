@@ -178,5 +178,6 @@ def refuse_overwriting(outputs, option: str, **inputs) -> None:
     for output in [outputs] if isinstance(outputs, (str, Path)) else outputs:
         for argument, path in inputs.items():
             if path is not None and same_file(output, path):
-                raise ValueError(f"{option} {output} is the input {argument.upper()} {path}: writing it would "
-                                 f"destroy the input; choose another {option.split()[0]}")
+                which = "itself" if str(output) == str(path) else str(path)
+                raise ValueError(f"{option} {output} is the input {argument.upper()} {which}: writing it would "
+                                 f"destroy the input; choose another --out")

@@ -56,7 +56,7 @@ def run(args) -> int:
     import convstack as cs
 
     out = Path(args.out) if args.out else Path(args.checkpoint).with_suffix(FORMATS[args.format])
-    refuse_overwriting(out, "--out" if args.out else f"--out (default {out})", checkpoint=args.checkpoint)
+    refuse_overwriting(out, "--out" if args.out else "the default --out", checkpoint=args.checkpoint)
     needs = {"pt": ("torch", "PyTorch", "torch"), "onnx": ("onnx", "the onnx package", "onnx")}.get(args.format)
     if needs is not None and importlib.util.find_spec(needs[0]) is None:
         raise ImportError(f"export --format {args.format} needs {needs[1]}: pip install 'convstack[{needs[2]}]'"
