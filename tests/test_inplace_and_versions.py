@@ -411,3 +411,20 @@ def test_relu_inplace_overwrites_its_input_and_exports_to_onnx(tmp_path):
     (theirs,) = session.run(None, {proto.graph.input[0].name: example.numpy()})
     with cs.no_grad():
         np.testing.assert_allclose(model(example).numpy(), theirs, rtol=1e-6)
+
+
+def _views_changed_through_one_another(lib):
+    x = lib.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    y = x * 1
+    first, second, flat = y[0], y[0], y.view(4)
+    first.mul_(3)  # seen by second and flat (and y): their histories are made anew from y's
+    y.add_(1)
+    flat.mul_(x.view(4))
+    loss = (second * second).sum() + (flat * flat).sum() + (y * y).sum()
+    loss.backward()
+    return x.grad.tolist()
+
+
+def test_other_views_see_an_inplace_change_made_through_one_view():
+    ours, theirs = both(_views_changed_through_one_another)
+    np.testing.assert_allclose(ours, theirs)

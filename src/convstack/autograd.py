@@ -103,6 +103,9 @@ class Function:
     @classmethod
     def apply(cls, *inputs, **options):
         tensors = [x if isinstance(x, _Tensor) else _as_tensor(x) for x in inputs]
+        for t in tensors:
+            if t._view_base is not None:  # a view whose base an in-place op changed since: its history anew
+                _refresh_view(t)
         fn = cls()
         fn.needs_input_grad = needs = tuple([t.requires_grad for t in tensors])
         outputs = fn.forward(*[t.data for t in tensors], **options)
@@ -221,10 +224,26 @@ def _share_view(result, base, tensors, cls, options) -> None:
     for t in tensors:
         data = t.data
         if base is data or base is data.base:
-            result._counter = t._version_counter()
+            result._counter = counter = t._version_counter()
             root = t._view_base if t._view_base is not None else t
             result._view_base, result._view_chain = root, t._view_chain + ((cls, options),)
+            result._view_version = counter.value
             return
+
+
+def _refresh_view(view) -> None:
+    """A view's history, made again from its base's when an in-place op changed their memory since
+    (through the base or another view): as PyTorch regenerates a view's grad_fn."""
+    if view._view_version == view._counter.value or not getattr(_state, "grad_enabled", True):
+        return
+    view._view_version = view._counter.value
+    base = view._view_base
+    if not base.requires_grad:
+        return
+    fresh = base
+    for cls, options in view._view_chain:
+        fresh = cls.apply(fresh, **options)
+    view.grad_fn, view.requires_grad = fresh.grad_fn, True
 
 
 def _check_versions(fn) -> None:
@@ -257,6 +276,7 @@ def _rebase_view(fn, view, tensors) -> None:
         for cls, options in view._view_chain:  # the view again, now of the base's new history
             fresh = cls.apply(fresh, **options)
     view.grad_fn, view.requires_grad = fresh.grad_fn, True
+    view._view_version = view._counter.value
 
 
 class CopySlices(Function):
@@ -274,10 +294,7 @@ class CopySlices(Function):
         if region.base is not whole and region.base is not whole.base:
             raise RuntimeError(f"CopySlices: the view chain {[cls.__name__ for cls, _ in self.chain]} did not give "
                                "a view of the gradient")
-        inner = self.inner
-        if inner._saved_versions:
-            _check_versions(inner)
-        grads = inner.backward(region.copy())
+        grads = self.inner.backward(region.copy())  # the walk checked inner's saved versions, as this node's
         grads = grads if type(grads) is tuple else (grads,)
         region[...] = 0 if grads[0] is None else grads[0]
         return (whole if self.needs_input_grad[0] else None, *grads[1:])

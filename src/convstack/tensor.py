@@ -484,6 +484,7 @@ class Tensor:
     _counter = None  # the VersionCounter, made on first need (version 0 until then)
     _view_base = None  # the tensor whose memory this one views (the root of a chain of views)
     _view_chain: tuple = ()  # ((Function class, options), ...) that make this view from _view_base
+    _view_version = 0  # the version at which this view's history was last made from its base's
 
     @property
     def _version(self) -> int:
