@@ -193,28 +193,25 @@ _Tensor = _as_tensor = _make = None
 # ----------------------------------------------------------------------------- version counters
 def _guard_saved(fn, tensors, outputs, result) -> None:
     """Note the versions of the tensors whose arrays ``fn.forward`` kept (itself, or a view of it)."""
-    owners = set()
+    owners = {}  # id of the memory's owner -> True, for every array kept on fn
     for value in fn.__dict__.values():
         if isinstance(value, _ARRAYS):
             base = value.base
-            owners.add(id(value if base is None else base))
+            owners[id(value if base is None else base)] = True
     if not owners:
         return
     guards = []
-    guarded = set()
     for position, t in enumerate(tensors):
         data = t.data
         base = data.base
-        owner = id(data if base is None else base)
-        if owner in owners and owner not in guarded:
-            counter = t._version_counter()
+        if owners.pop(id(data if base is None else base), False):  # popped: one guard per memory
+            counter = t._counter or t._version_counter()
             guards.append((counter, counter.value, position, data))
-            guarded.add(owner)
-    base = outputs.base
-    owner = id(outputs if base is None else base)
-    if owner in owners and owner not in guarded:
-        counter = result._version_counter()
-        guards.append((counter, counter.value, -1, outputs))
+    if owners:
+        base = outputs.base
+        if owners.pop(id(outputs if base is None else base), False):
+            counter = result._version_counter()
+            guards.append((counter, counter.value, -1, outputs))
     if guards:
         fn._saved_versions = tuple(guards)
 
