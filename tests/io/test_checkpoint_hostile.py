@@ -116,6 +116,22 @@ def test_every_single_byte_of_a_file_is_covered(tmp_path):
             load_checkpoint(damaged)
 
 
+def test_streams_are_sealed_and_checked_as_files():
+    import io
+
+    from convstack.io import load_safetensors, save_safetensors
+
+    stream = io.BytesIO()
+    save_safetensors({"w": np.arange(3, dtype=np.float32)}, stream, {"note": "x"})
+    blob = bytearray(stream.getvalue())
+    arrays, metadata = load_safetensors(io.BytesIO(bytes(blob)))
+    np.testing.assert_array_equal(arrays["w"], [0, 1, 2])
+    assert metadata["note"] == "x"
+    blob[-2] ^= 1
+    with pytest.raises(CheckpointError, match="<stream>: checksum mismatch"):
+        load_safetensors(io.BytesIO(bytes(blob)))
+
+
 def test_files_with_the_older_data_only_checksum_still_load(tmp_path):
     data = np.arange(4, dtype=np.float32).tobytes()
     import hashlib

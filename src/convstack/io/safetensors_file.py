@@ -56,7 +56,10 @@ class CheckpointError(ValueError):
 
 # ----------------------------------------------------------------------------- writing
 def save_safetensors(arrays: dict, path, metadata: dict | None = None) -> None:
-    """Write ``{name: array}`` as a safetensors file, atomically, with a checksum over every byte."""
+    """Write ``{name: array}`` as a safetensors file, atomically, with a checksum over every byte.
+
+    ``path`` is a file path, or a binary file object (``io.BytesIO``, an open file) written in place.
+    """
     header, chunks, offset = {}, [], 0
     for name, value in arrays.items():
         array = numpy.asarray(to_numpy(getattr(value, "data", value)), order="C")  # keeps 0-d arrays 0-d
@@ -70,7 +73,12 @@ def save_safetensors(arrays: dict, path, metadata: dict | None = None) -> None:
     meta = {"format": "convstack", CHECKSUM_KEY: _PLACEHOLDER}
     meta.update({str(k): str(v) for k, v in (metadata or {}).items() if str(k) != CHECKSUM_KEY})
     header["__metadata__"] = meta
-    atomic_write(Path(path), seal(header, chunks))
+    chunks = seal(header, chunks)
+    if hasattr(path, "write"):
+        for chunk in chunks:
+            path.write(chunk)
+    else:
+        atomic_write(Path(path), chunks)
 
 
 def seal(header: dict, chunks: list) -> list:
@@ -100,13 +108,18 @@ def _field(hex_digest: str) -> bytes:
 def load_safetensors(path) -> tuple[dict, dict]:
     """Read a safetensors file: ``({name: numpy array}, metadata)``, verifying its checksum when it has one.
 
+    ``path`` is a file path, or a binary file object read from its current position to the end.
+
     Raises:
         CheckpointError: naming ``path``, for a file that cannot be read, is truncated,
             corrupted, fails its checksum, or whose header is not what the format says.
     """
-    path = Path(path)
     try:
-        blob = path.read_bytes()
+        if hasattr(path, "read"):
+            blob, path = path.read(), getattr(path, "name", "<stream>")
+        else:
+            path = Path(path)
+            blob = path.read_bytes()
     except OSError as error:
         raise CheckpointError(f"{path}: cannot read checkpoint ({error.strerror or error})") from error
     except MemoryError:
