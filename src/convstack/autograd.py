@@ -20,6 +20,17 @@ finishes before ``backward()`` returns.
 
 In anomaly mode (``convstack.detect_anomaly()``, see ``convstack.anomaly``) ``apply``
 checks every op's output and the graph walk every gradient an op returns for NaN and Inf.
+
+Version counters, as PyTorch's: every in-place operation on a tensor (``add_``,
+``__setitem__``, an optimizer's step ...) bumps its ``_version``, shared with the tensors
+that view the same memory (an op whose output is a view of an input shares the input's
+counter). When ``apply`` records an op, it notes the version of each input (and of the
+output) whose array the op's ``forward`` kept on ``self`` (the array itself or a view of
+it); the graph walk compares before calling ``backward`` and raises PyTorch's
+``RuntimeError`` ("one of the variables needed for gradient computation has been modified
+by an inplace operation ...") naming the op that saved it and the in-place op that changed
+it, instead of computing a wrong gradient. ``Function.apply_inplace`` runs an op in place
+and makes its target's history continue from it.
 """
 
 from __future__ import annotations
@@ -27,8 +38,10 @@ from __future__ import annotations
 import contextlib
 import sys
 import threading
+import weakref
 
 from convstack import anomaly as _anomaly
+from convstack.backend import ARRAY_TYPES as _ARRAYS
 
 _state = threading.local()
 
@@ -89,10 +102,14 @@ class Function:
     next_edges: tuple = ()
     _tensor_hooks: tuple = ()  # hooks registered on the output tensor (a list once one is)
     _retained = None  # weak reference to the output tensor when it retains its gradient
+    _saved_versions: tuple = ()  # (counter, version, input position or -1 for the output, array) per saved tensor
 
     @classmethod
     def apply(cls, *inputs, **options):
         tensors = [x if isinstance(x, _Tensor) else _as_tensor(x) for x in inputs]
+        for t in tensors:
+            if t._view_base is not None:  # a view whose base an in-place op changed since: its history anew
+                _refresh_view(t)
         fn = cls()
         fn.needs_input_grad = needs = tuple([t.requires_grad for t in tensors])
         outputs = fn.forward(*[t.data for t in tensors], **options)
@@ -106,13 +123,59 @@ class Function:
                 [(t.grad_fn or t, t.data.shape, t.data.dtype) if t.requires_grad else None for t in tensors]
             )
             result = _make(outputs, True, fn)
+            _guard_saved(fn, tensors, outputs, result)
         else:
             result = _make(outputs)
+        if getattr(outputs, "base", None) is not None:  # maybe a view of an input: share its version counter
+            _share_view(result, outputs.base, tensors, cls, options)
         if extra:
             result = (result, *(_make(e) for e in extra))
         if _recorder is not None:
             _recorder(fn, tuple(tensors), options, result)
         return result
+
+    @classmethod
+    def apply_inplace(cls, target, *inputs, op: str, **options):
+        """Run this op in place on ``target``: ``forward`` overwrites the first array it gets and returns it.
+
+        As PyTorch: refused on a leaf that requires grad (and on a view of one) while
+        gradients are on; ``target``'s version is bumped (``op`` names the operation in a
+        later error); when the graph is recorded, ``target``'s history continues from this
+        op (its ``grad_fn`` becomes it). Returns ``target``.
+        """
+        tensors = [target] + [x if isinstance(x, _Tensor) else _as_tensor(x) for x in inputs]
+        recording = getattr(_state, "grad_enabled", True)
+        if recording and target.requires_grad:
+            if target.grad_fn is None:
+                raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+            base = target._view_base
+            if base is not None and base.grad_fn is None and base.requires_grad:
+                raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place "
+                                   "operation.")
+        flags = getattr(target.data, "flags", None)
+        if flags is not None and not flags.writeable:
+            raise RuntimeError(f"{op}: the tensor is a read-only view (expand() or a broadcast): more than one "
+                               "element of it may refer to a single memory location; clone() it first")
+        target._bump_version(op)
+        fn = cls()
+        fn.needs_input_grad = needs = tuple([t.requires_grad for t in tensors])
+        outputs = fn.forward(*[t.data for t in tensors], **options)
+        if _anomaly._enabled:
+            _anomaly.check_forward(fn, [t.data for t in tensors], outputs)
+        if True in needs and recording:
+            fn.next_edges = tuple(
+                [(t.grad_fn or t, t.data.shape, t.data.dtype) if t.requires_grad else None for t in tensors]
+            )
+            _guard_saved(fn, tensors, outputs, target)
+            if target._view_base is not None:
+                _rebase_view(fn, target, tensors)
+            else:
+                if target._retains_grad:
+                    fn._retained = weakref.ref(target)
+                target.grad_fn, target.requires_grad = fn, True
+        if _recorder is not None:
+            _recorder(fn, tuple(tensors), options, target)
+        return target
 
     def forward(self, *arrays, **options):  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__} must define forward")
@@ -129,6 +192,122 @@ class Function:
 
 
 _Tensor = _as_tensor = _make = None
+
+
+# ----------------------------------------------------------------------------- version counters
+def _guard_saved(fn, tensors, outputs, result) -> None:
+    """Note the versions of the tensors whose arrays ``fn.forward`` kept (itself, or a view of it)."""
+    owners = {}  # id of the memory's owner -> True, for every array kept on fn
+    for value in fn.__dict__.values():
+        if isinstance(value, _ARRAYS):
+            base = value.base
+            owners[id(value if base is None else base)] = True
+    if not owners:
+        return
+    guards = []
+    for position, t in enumerate(tensors):
+        data = t.data
+        base = data.base
+        if owners.pop(id(data if base is None else base), False):  # popped: one guard per memory
+            counter = t._counter or t._version_counter()
+            guards.append((counter, counter.value, position, data))
+    if owners:
+        base = outputs.base
+        if owners.pop(id(outputs if base is None else base), False):
+            counter = result._version_counter()
+            guards.append((counter, counter.value, -1, outputs))
+    if guards:
+        fn._saved_versions = tuple(guards)
+
+
+def _share_view(result, base, tensors, cls, options) -> None:
+    """Give ``result`` its input's version counter when its array is a view of that input's memory."""
+    for t in tensors:
+        data = t.data
+        if base is data or base is data.base:
+            result._counter = counter = t._version_counter()
+            root = t._view_base if t._view_base is not None else t
+            result._view_base, result._view_chain = root, t._view_chain + ((cls, options),)
+            result._view_version = counter.value
+            return
+
+
+def _refresh_view(view) -> None:
+    """A view's history, made again from its base's when an in-place op changed their memory since
+    (through the base or another view): as PyTorch regenerates a view's grad_fn."""
+    if view._view_version == view._counter.value or not getattr(_state, "grad_enabled", True):
+        return
+    view._view_version = view._counter.value
+    base = view._view_base
+    if not base.requires_grad:
+        return
+    fresh = base
+    for cls, options in view._view_chain:
+        fresh = cls.apply(fresh, **options)
+    view.grad_fn, view.requires_grad = fresh.grad_fn, True
+
+
+def _check_versions(fn) -> None:
+    for counter, version, position, array in fn._saved_versions:
+        if counter.value != version:
+            which = "the output" if position < 0 else f"input {position}"
+            shape = "[" + ", ".join(str(size) for size in array.shape) + "]"
+            raise RuntimeError(
+                "one of the variables needed for gradient computation has been modified by an inplace operation: "
+                f"[{array.dtype} tensor of shape {shape}], {which} of {type(fn).__name__}, is at version "
+                f"{counter.value}; expected version {version} instead. Hint: {counter.op} changed it after "
+                f"{type(fn).__name__} saved it for backward; clone() it before changing it, or use the "
+                "out-of-place operation."
+            )
+
+
+def _rebase_view(fn, view, tensors) -> None:
+    """An in-place ``fn`` on ``view`` changed its base's memory: the base's history continues through
+    ``CopySlices(fn)``, and the view's from the base (PyTorch's CopySlices)."""
+    base = view._view_base
+    copy = CopySlices()
+    copy.inner, copy.chain, copy.layout = fn, view._view_chain, base.data
+    copy.needs_input_grad = (base.requires_grad,) + fn.needs_input_grad[1:]
+    copy.next_edges = ((base.grad_fn or base, base.data.shape, base.data.dtype) if base.requires_grad else None,
+                       *fn.next_edges[1:])
+    copy._saved_versions = fn._saved_versions
+    base.grad_fn, base.requires_grad = copy, True
+    with enable_grad():
+        fresh = base
+        for cls, options in view._view_chain:  # the view again, now of the base's new history
+            fresh = cls.apply(fresh, **options)
+    view.grad_fn, view.requires_grad = fresh.grad_fn, True
+    view._view_version = view._counter.value
+
+
+class CopySlices(Function):
+    """The base of a view that an in-place op changed: its gradient outside the view passes through
+    unchanged, inside the view it goes through the in-place op's backward (``inner``)."""
+
+    def backward(self, grad):
+        from convstack.backend import get_array_module
+
+        whole = get_array_module(grad).empty_like(self.layout)  # the base's memory layout: the same views
+        whole[...] = grad
+        region = whole
+        for cls, options in self.chain:  # the same views of the gradient as of the data
+            region = cls().forward(region, **options)
+        if region.base is not whole and region.base is not whole.base:
+            raise RuntimeError(f"CopySlices: the view chain {[cls.__name__ for cls, _ in self.chain]} did not give "
+                               "a view of the gradient")
+        grads = self.inner.backward(region.copy())  # the walk checked inner's saved versions, as this node's
+        grads = grads if type(grads) is tuple else (grads,)
+        region[...] = 0 if grads[0] is None else grads[0]
+        return (whole if self.needs_input_grad[0] else None, *grads[1:])
+
+
+class VersionCounter:
+    """How many in-place operations changed a tensor (and the tensors viewing its memory); the last one's name."""
+
+    __slots__ = ("value", "op")
+
+    def __init__(self):
+        self.value, self.op = 0, None
 
 
 def _bind_tensor(tensor_class, as_tensor) -> None:
@@ -242,6 +421,8 @@ def run_backward(root, gradient, retain_graph: bool = False) -> None:
                         "Trying to backward through the graph a second time; "
                         "pass retain_graph=True to the first backward() to keep it"
                     )
+                if fn._saved_versions:
+                    _check_versions(fn)
                 if fn._tensor_hooks:
                     grad = _run_hooks(fn._tensor_hooks, grad)
                 if fn._retained is not None and (retained := fn._retained()) is not None:

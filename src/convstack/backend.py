@@ -20,6 +20,7 @@ except ImportError:  # pragma: no cover - exercised only on GPU machines
     cupy = None
 
 DEFAULT_FLOAT_DTYPE = numpy.dtype(numpy.float32)
+ARRAY_TYPES = (numpy.ndarray,) if cupy is None else (numpy.ndarray, cupy.ndarray)
 
 FLOAT_DTYPES = (numpy.dtype(numpy.float32), numpy.dtype(numpy.float64))
 INDEX_DTYPES = tuple(

@@ -31,4 +31,11 @@ def get_rng_state() -> dict:
 
 
 def set_rng_state(state: dict) -> None:
-    _generator.bit_generator.state = state
+    """Restore a state ``get_rng_state`` returned; anything else raises ``ValueError`` and changes nothing."""
+    from convstack.structure import check_like
+
+    check_like(state, get_rng_state(), "random generator state")
+    try:
+        _generator.bit_generator.state = state
+    except (OverflowError, TypeError, KeyError, ValueError) as error:
+        raise ValueError(f"random generator state: {error}") from None

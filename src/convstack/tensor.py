@@ -14,7 +14,7 @@ from collections import namedtuple
 import numpy
 
 from convstack import autograd, backend
-from convstack.autograd import Function, is_grad_enabled, run_backward
+from convstack.autograd import Function, run_backward
 from convstack.ops import arithmetic, elementwise, indexing, reduction, selection, shape, sorting
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
@@ -159,8 +159,10 @@ class Tensor:
         return array if dtype is None else array.astype(dtype)
 
     def detach(self) -> Tensor:
-        """A tensor sharing this one's data, outside the graph."""
-        return Tensor._make(self.data)
+        """A tensor sharing this one's data (and version counter, as PyTorch's), outside the graph."""
+        detached = Tensor._make(self.data)
+        detached._counter = self._version_counter()
+        return detached
 
     def clone(self) -> Tensor:
         return _CloneFn.apply(self)
@@ -255,10 +257,6 @@ class Tensor:
             if grad.shape != self.data.shape:
                 raise RuntimeError(f"backward: gradient has shape {grad.shape}, expected {self.shape}")
         run_backward(self, grad, retain_graph=retain_graph)
-
-    def zero_(self) -> Tensor:
-        self.data[...] = 0
-        return self
 
     # ------------------------------------------------------------------ arithmetic
     def __add__(self, other):
@@ -537,12 +535,132 @@ class Tensor:
             index = numpy.asarray(index)
         return indexing.GetItem.apply(self, index=index)
 
+    # ------------------------------------------------- in-place operations and version counters
+    # PyTorch's in-place methods, with gradients (convstack.ops.inplace, Function.apply_inplace):
+    # each bumps the version shared by the tensors viewing the same memory, so that backward
+    # through an op that saved the old values raises instead of computing a wrong gradient.
+    _counter = None  # the VersionCounter, made on first need (version 0 until then)
+    _view_base = None  # the tensor whose memory this one views (the root of a chain of views)
+    _view_chain: tuple = ()  # ((Function class, options), ...) that make this view from _view_base
+    _view_version = 0  # the version at which this view's history was last made from its base's
+
+    @property
+    def _version(self) -> int:
+        """How many in-place operations changed this tensor's memory (as ``torch.Tensor._version``)."""
+        counter = self._counter
+        return 0 if counter is None else counter.value
+
+    def _version_counter(self):
+        counter = self._counter
+        if counter is None:
+            counter = self._counter = autograd.VersionCounter()
+        return counter
+
+    def _bump_version(self, op: str) -> None:
+        """Record that ``op`` changed this tensor's memory in place (arrays written through ``.data``)."""
+        counter = self._version_counter()
+        counter.value += 1
+        counter.op = op
+
+    def _inplace(self, function, op: str, *operands, **options) -> Tensor:
+        return function.apply_inplace(self, *operands, op=op, **options)
+
+    def add_(self, other, *, alpha=1) -> Tensor:
+        """``self += alpha * other``, in place (``other`` broadcast to this shape)."""
+        from convstack.ops import inplace
+
+        other = _operand(other, self) if alpha == 1 else _operand(other, self) * alpha
+        inplace.check_operand(self, other, "add_")
+        return self._inplace(inplace.AddInplace, "add_", other)
+
+    def sub_(self, other, *, alpha=1) -> Tensor:
+        """``self -= alpha * other``, in place."""
+        from convstack.ops import inplace
+
+        other = _operand(other, self) if alpha == 1 else _operand(other, self) * alpha
+        inplace.check_operand(self, other, "sub_")
+        return self._inplace(inplace.SubInplace, "sub_", other)
+
+    def mul_(self, other) -> Tensor:
+        """``self *= other``, in place."""
+        from convstack.ops import inplace
+
+        other = _operand(other, self)
+        inplace.check_operand(self, other, "mul_")
+        return self._inplace(inplace.MulInplace, "mul_", other)
+
+    def div_(self, other) -> Tensor:
+        """``self /= other``, in place (a floating-point tensor: true division)."""
+        from convstack.ops import inplace
+
+        other = _operand(other, self)
+        inplace.check_operand(self, other, "div_")
+        return self._inplace(inplace.DivInplace, "div_", other)
+
+    def fill_(self, value) -> Tensor:
+        """Every element set to ``value`` (a number or a one-element tensor), in place."""
+        from convstack.ops import inplace
+
+        value = _operand(value, self)
+        if value.data.size != 1:
+            raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} "
+                               "dimensions")
+        return self._inplace(inplace.FillInplace, "fill_", value.reshape(()))
+
+    def zero_(self) -> Tensor:
+        """Every element set to 0, in place."""
+        from convstack.ops import inplace
+
+        return self._inplace(inplace.FillInplace, "zero_", Tensor._make(numpy.zeros((), dtype=self.dtype)))
+
+    def clamp_(self, min=None, max=None) -> Tensor:  # noqa: A002 - PyTorch's argument names
+        """Clip to ``[min, max]`` in place; the gradient passes where the value was inside."""
+        from convstack.ops import inplace
+
+        if min is None and max is None:
+            raise ValueError("clamp_: at least one of `min` and `max` must be given")
+        return self._inplace(inplace.ClampInplace, "clamp_", min=min, max=max)
+
+    clip_ = clamp_
+
+    def copy_(self, src) -> Tensor:
+        """This tensor's elements set to ``src``'s (broadcast, cast to this dtype), in place."""
+        from convstack.ops import inplace
+
+        src = as_tensor(src)
+        inplace.check_operand(self, src, "copy_", cast=True)  # copy_ casts to this dtype whatever src's
+        return self._inplace(inplace.CopyInplace, "copy_", src)
+
+    def relu_(self) -> Tensor:
+        """``max(0, x)`` in place."""
+        from convstack.ops import inplace
+
+        if not backend.is_floating(self.dtype):
+            raise RuntimeError(f"relu_: expected a floating-point tensor, got {self.dtype}")
+        return self._inplace(inplace.ReLUInplace, "relu_")
+
     def __setitem__(self, index, value):
-        if self.requires_grad and is_grad_enabled():
-            raise RuntimeError("in-place assignment to a tensor that requires grad is not supported; use no_grad()")
+        from convstack.ops import inplace
+
         if isinstance(index, Tensor):
             index = index.data
-        self.data[index] = value.data if isinstance(value, Tensor) else value
+        elif isinstance(index, tuple):
+            index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+        elif isinstance(index, list):
+            index = numpy.asarray(index)
+        value = _operand(value, self)
+        try:  # the indexed region's shape, from a zero-stride view: nothing the size of the tensor is made
+            region = numpy.broadcast_to(numpy.False_, self.shape)[index].shape
+        except IndexError as error:
+            raise IndexError(f"__setitem__: {error} (tensor of shape {self.shape})") from None
+        try:
+            fits = numpy.broadcast_shapes(region, value.shape) == region
+        except ValueError:
+            fits = False
+        if not fits:
+            raise RuntimeError(f"shape mismatch: value tensor of shape {list(value.shape)} cannot be broadcast to "
+                               f"indexing result of shape {list(region)}")
+        self._inplace(inplace.SetItemInplace, "__setitem__", value, index=index)
 
 
 class _HookHandle:

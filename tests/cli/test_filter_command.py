@@ -110,6 +110,6 @@ def test_missing_pillow_is_one_line(pictures, capsys, monkeypatch):
     assert cli.main(["filter", str(folder / "rgb.png"), "--kernel", "box", "--out", str(folder / "out.png")]) == 2
     error = capsys.readouterr().err
     assert error == (
-        "convstack filter: error: reading and writing image files needs Pillow, an optional dependency of "
-        "convstack: pip install 'convstack[image]' (or pip install pillow)\n"
+        "convstack filter: error: reading and writing image files needs Pillow, a dependency of convstack that is "
+        "missing here: pip install pillow\n"
     )

@@ -55,5 +55,5 @@ def test_empty_folders_refused(tmp_path):
 
 def test_missing_pillow_gives_clear_error(folder, monkeypatch):
     monkeypatch.setitem(sys.modules, "PIL", None)
-    with pytest.raises(ImportError, match=r"needs Pillow.*convstack\[image\]"):
+    with pytest.raises(ImportError, match=r"needs Pillow.*pip install pillow"):
         read_image(folder / "cat" / "1.png")

@@ -19,10 +19,11 @@ def test_png_round_trip(tmp_path, rng, shape):
 
 
 def test_read_converts_palette_and_alpha(tmp_path):
+    """Transparent pixels are composited over black: value * alpha / 255 (more modes: test_image_modes.py)."""
     Image.new("RGBA", (4, 3), (10, 20, 30, 40)).save(tmp_path / "alpha.png")
     Image.new("LA", (4, 3), (50, 60)).save(tmp_path / "gray_alpha.png")
     assert io.read_image(tmp_path / "alpha.png").shape == (3, 4, 3)
-    np.testing.assert_array_equal(io.read_image(tmp_path / "gray_alpha.png"), np.full((3, 4), 50))
+    np.testing.assert_array_equal(io.read_image(tmp_path / "gray_alpha.png"), np.full((3, 4), 12))  # 50 * 60 / 255
 
 
 def test_jpeg_and_single_channel(tmp_path, rng):

@@ -96,7 +96,7 @@ def test_safetensors_need_no_torch(tmp_path, monkeypatch):
     for key, value in model.state_dict().items():
         np.testing.assert_array_equal(other.state_dict()[key].numpy(), value.numpy())
     (tmp_path / "w.pt").write_bytes(b"")
-    with pytest.raises(ImportError, match="needs PyTorch .* use a .safetensors file"):
+    with pytest.raises(ImportError, match=r"needs PyTorch: pip install 'convstack\[torch\]'; a .safetensors file"):
         load_torch_state_dict(other, tmp_path / "w.pt")
 
 

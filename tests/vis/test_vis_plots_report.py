@@ -131,5 +131,5 @@ def test_without_matplotlib_arrays_still_come_and_drawing_says_what_to_install(m
     for name in ("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg"):
         monkeypatch.setitem(sys.modules, name, None)  # as if matplotlib were not installed
     assert training_curves(HISTORY)["loss"].tolist() == [0.9, 0.5]
-    with pytest.raises(ImportError, match=r"convstack.vis needs matplotlib.*pip install 'convstack\[vis\]'"):
+    with pytest.raises(ImportError, match=r"convstack.vis needs matplotlib.*pip install matplotlib"):
         training_curves(HISTORY, tmp_path / "curves.png")

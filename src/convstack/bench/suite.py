@@ -10,6 +10,7 @@ from typing import Optional
 
 from convstack import allocator, blas
 from convstack import threads as cs_threads
+from convstack.atomic import write_text
 from convstack.bench import memory, runner, threads
 from convstack.bench.workloads import all_workloads
 from convstack.nn.kernels import tiers
@@ -133,5 +134,4 @@ def write_json(document: dict, destination: str) -> None:
     if destination == "-":
         print(text)
     else:
-        with open(destination, "w") as handle:
-            handle.write(text + "\n")
+        write_text(destination, text + "\n")

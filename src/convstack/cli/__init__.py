@@ -47,11 +47,15 @@ def main(argv=None) -> int:
         return 2
     try:
         return args.run(args)
-    except (ValueError, OSError) as error:
-        # A user's mistake (a bad file, a wrong shape): one line, exit code 2, no traceback.
+    except (ValueError, OSError, MemoryError, ImportError) as error:
+        # A user's mistake (a bad file, a wrong shape, a size that cannot fit, an optional package
+        # not installed): one line, exit code 2, no traceback. CONVSTACK_DEBUG=1 shows the traceback.
         if os.environ.get("CONVSTACK_DEBUG"):
             raise
-        print(f"convstack {args.command}: error: {error}", file=sys.stderr)
+        message = str(error) or type(error).__name__
+        if isinstance(error, MemoryError) and "would need" not in message:  # NumPy's own, not check_allocation's
+            message = f"out of memory: {message}"
+        print(f"convstack {args.command}: error: {' '.join(message.split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"convstack {args.command}: interrupted", file=sys.stderr)

@@ -16,7 +16,9 @@ def add_parser(subparsers):
 
 
 def run(args) -> int:
-    model, config = load_run(args.checkpoint)
+    model, config = load_run(args.checkpoint, needs=("classes", "normalize"))
+    if "dataset" not in config:
+        raise ValueError(f"{args.checkpoint}: records no dataset to evaluate on")
     raw = load_dataset(config["dataset"], args.split, args.data_root)
     norm = config["normalize"]
     dataset = data.ImageArrayDataset(raw.images, raw.labels, transform=transform_for(norm["mean"], norm["std"]))

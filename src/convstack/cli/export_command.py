@@ -9,13 +9,13 @@ installed, runs it and prints the largest difference from convstack's own output
 
 from __future__ import annotations
 
-import sys
+import importlib.util
 from pathlib import Path
 
 import numpy
 
 from convstack.cli import args as A
-from convstack.cli.common import load_run
+from convstack.cli.common import load_run, refuse_overwriting
 
 FORMATS = {"onnx": ".onnx", "pt": ".pt", "safetensors": ".safetensors"}
 
@@ -55,22 +55,21 @@ def _input_shape(args, config) -> tuple:
 def run(args) -> int:
     import convstack as cs
 
-    model, config = load_run(args.checkpoint)
     out = Path(args.out) if args.out else Path(args.checkpoint).with_suffix(FORMATS[args.format])
+    refuse_overwriting(out, "--out" if args.out else "the default --out", checkpoint=args.checkpoint)
+    needs = {"pt": ("torch", "PyTorch", "torch"), "onnx": ("onnx", "the onnx package", "onnx")}.get(args.format)
+    if needs is not None and importlib.util.find_spec(needs[0]) is None:
+        raise ImportError(f"export --format {args.format} needs {needs[1]}: pip install 'convstack[{needs[2]}]'"
+                          + (" (or --format safetensors, which needs nothing more)" if args.format == "pt" else ""))
+    model, config = load_run(args.checkpoint)
     if args.format != "onnx":
         from convstack.io.torch_weights import save_torch_state_dict
 
         save_torch_state_dict(model, out)
         print(f"wrote {out} ({out.stat().st_size:,} bytes): the state dict of {config['model']}")
         return 0
-    try:
-        import onnx
-    except ImportError:
-        print(
-            "convstack export: error: ONNX export needs the onnx package (pip install 'convstack[onnx]')",
-            file=sys.stderr,
-        )
-        return 2
+    import onnx
+
     from convstack.io.onnx_export import export_onnx
 
     shape = _input_shape(args, config)

@@ -13,6 +13,7 @@ import sys
 
 import numpy
 
+from convstack.cli.common import refuse_overwriting
 from convstack.image import filtering
 from convstack.image.io import SCALES, read_image, to_uint8, write_image
 from convstack.image.kernels import KERNEL_NAMES, get_kernel
@@ -57,7 +58,11 @@ def add_parser(subparsers):
 
 
 def run(args) -> int:
-    kernel = get_kernel(args.kernel)  # ValueError (one line) for an unknown or malformed spec
+    refuse_overwriting(args.out, "--out", image=args.image)
+    try:
+        kernel = get_kernel(args.kernel)  # ValueError (one line) for an unknown or malformed spec
+    except MemoryError as error:  # a kernel that cannot fit, refused before it is allocated
+        raise MemoryError(f"--kernel {args.kernel}: {error}") from None
     name = args.kernel.strip().partition(":")[0]
     scale = AUTO_SCALES.get(name, "clip") if args.scale == "auto" else args.scale
     try:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import csv
+import io
 import sys
 from pathlib import Path
 
 from convstack import data, optim
 from convstack import random as cs_random
+from convstack.atomic import atomic_write, write_text
 from convstack.cli import args as A
 from convstack.cli.common import build_model, dataset_type, image_shape, load_dataset, model_type, transform_for
 from convstack.train.lr_finder import lr_range_test
@@ -49,10 +51,11 @@ def run(args) -> int:
     result = lr_range_test(model, optimizer, loader, start_lr=args.start_lr, end_lr=args.end_lr, steps=args.steps)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / "lr_find.csv", "w", newline="") as stream:
-        writer = csv.writer(stream)
-        writer.writerow(["lr", "smoothed_loss"])
-        writer.writerows(zip(result["lrs"], result["losses"]))
+    table = io.StringIO(newline="")
+    writer = csv.writer(table)
+    writer.writerow(["lr", "smoothed_loss"])
+    writer.writerows(zip(result["lrs"], result["losses"]))
+    write_text(out / "lr_find.csv", table.getvalue())
     plotted = _plot(result, out / "lr_find.png")
     print(f"suggested learning rate: {result['suggested_lr']:.3g} ({len(result['lrs'])} steps)")
     print(
@@ -78,6 +81,6 @@ def _plot(result, path) -> bool:
     ax.set_ylabel("smoothed training loss")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    atomic_write(path, lambda stream: fig.savefig(stream, format="png", dpi=100))
     plt.close(fig)
     return True

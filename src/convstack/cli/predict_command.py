@@ -30,7 +30,7 @@ def load_image(path, channels: int, size: int) -> numpy.ndarray:
 
 
 def run(args) -> int:
-    model, config = load_run(args.checkpoint)
+    model, config = load_run(args.checkpoint, needs=("classes", "normalize", "input"))
     options = config["model_options"]
     norm = config["normalize"]
     transform = transform_for(norm["mean"], norm["std"])

@@ -13,8 +13,11 @@ import sys
 import time
 import warnings
 
+import numpy
+
 from convstack import allocator, data, distributed, optim, threads
 from convstack import random as cs_random
+from convstack.atomic import write_text
 from convstack.cli import args as A
 from convstack.cli.common import (
     as_float_list,
@@ -23,13 +26,38 @@ from convstack.cli.common import (
     image_shape,
     load_dataset,
     model_type,
+    refuse_overwriting,
     transform_for,
 )
 from convstack.cli.train_distributed import join_ranks, launch_ranks, shared_run_folder, started_by_launcher
+from convstack.io.checkpoint import load_checkpoint
 from convstack.nn.parallel import DistributedDataParallel
 from convstack.train import Trainer, format_confusion
 from convstack.train.finetune import prepare_finetune
+from convstack.train.trainer import NonFiniteLossError
 from convstack.vis import write_report
+
+# The options that define a run, with their defaults. They are parsed with the default None so
+# that `--resume` can tell an option given on the command line from one left out: left out, the
+# run's own value is used; given, it must agree with the run's (see resume_options).
+DEFAULTS = {
+    "model": "lenet5",
+    "dataset": "fashion-mnist",
+    "epochs": 10,
+    "batch_size": 64,
+    "optimizer": "sgd",
+    "lr": 0.05,
+    "momentum": 0.9,
+    "weight_decay": 5e-4,
+    "scheduler": "cosine",
+    "seed": 0,
+    "limit_train": None,
+    "init_from": None,
+    "freeze": [],
+    "num_classes": None,
+}
+HYPERPARAMETERS = ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "scheduler", "seed",
+                   "limit_train")
 
 
 def add_parser(subparsers):
@@ -37,47 +65,46 @@ def add_parser(subparsers):
         "train",
         help="train a model (default: LeNet-5 on Fashion-MNIST)",
         description="Train a model. With no options: LeNet-5 on the best Fashion-MNIST found "
-        "(else the bundled sample), 10 epochs, SGD with momentum.",
+        "(else the bundled sample), 10 epochs, SGD with momentum. With --resume, options left out "
+        "take the run's values; --epochs may be lowered, or raised under --scheduler none or step; "
+        "any other option that differs from the run's is refused.",
     )
-    p.add_argument("--model", type=model_type, default="lenet5", help="zoo model name or spec:STRING (default lenet5)")
-    p.add_argument(
-        "--dataset", type=dataset_type, default="fashion-mnist", help="fashion-mnist | mnist | cifar10 | folder:PATH"
-    )
+    p.add_argument("--model", type=model_type, help="zoo model name or spec:STRING (default lenet5)")
+    p.add_argument("--dataset", type=dataset_type, help="fashion-mnist (default) | mnist | cifar10 | folder:PATH")
     p.add_argument("--data-root", default=None, help="folder holding the dataset files (searched first)")
-    p.add_argument("--epochs", type=A.positive_int, default=10)
-    p.add_argument(
-        "--batch-size",
-        type=A.positive_int,
-        default=64,
-        help="images per step on each process (default 64): N processes take N x this per step",
-    )
-    p.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), default="sgd")
-    p.add_argument("--lr", type=A.positive_float, default=0.05, help="learning rate (default 0.05)")
-    p.add_argument("--momentum", type=A.unit_interval, default=0.9)
-    p.add_argument("--weight-decay", type=A.non_negative_float, default=5e-4, help="L2 decay on weights, not biases")
-    p.add_argument("--scheduler", choices=("cosine", "step", "onecycle", "none"), default="cosine")
-    p.add_argument("--seed", type=A.non_negative_int, default=0)
+    p.add_argument("--epochs", type=A.positive_int, help="epochs in all (default 10)")
+    p.add_argument("--batch-size", type=A.positive_int,
+                   help="images per step on each process (default 64): N processes take N x this per step")
+    p.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), help="default sgd")
+    p.add_argument("--lr", type=A.positive_float, help="learning rate (default 0.05)")
+    p.add_argument("--momentum", type=A.unit_interval, help="default 0.9")
+    p.add_argument("--weight-decay", type=A.non_negative_float, help="L2 decay on weights, not biases (default 5e-4)")
+    p.add_argument("--scheduler", choices=("cosine", "step", "onecycle", "none"), help="default cosine")
+    p.add_argument("--seed", type=A.non_negative_int, help="default 0")
     p.add_argument("--out", default=None, help="run folder (default runs/MODEL-TIMESTAMP)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.ckpt")
-    p.add_argument("--limit-train", type=A.positive_int, default=None, help="use only the first N training images")
+    p.add_argument("--limit-train", type=A.positive_int, help="use only the first N training images")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
+        "--on-nonfinite",
+        choices=("stop", "skip"),
+        default="stop",
+        help="when the loss becomes NaN or infinite: stop with an error (default) or skip that step",
+    )
+    p.add_argument(
         "--init-from",
-        default=None,
         metavar="FILE",
         help="start from these weights: a convstack checkpoint, or a .pt/.pth/.safetensors state dict",
     )
     p.add_argument(
         "--freeze",
         action="append",
-        default=[],
         metavar="PATTERN",
         help="do not train parameters matching this name pattern, e.g. 'features.*' (repeatable)",
     )
     p.add_argument(
         "--num-classes",
         type=A.positive_int,
-        default=None,
         help="outputs of the model's head (default: the dataset's classes); a new head when "
         "--init-from has another size",
     )
@@ -106,6 +133,57 @@ def add_parser(subparsers):
     p.set_defaults(run=run, train_parser=p)
 
 
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def resume_options(args, checkpoint) -> None:
+    """Fill the options left out from the run's stored configuration; refuse those that contradict it.
+
+    ``--epochs`` may differ: the run continues to the new total, its cosine or step schedule
+    re-planned for it (from the next epoch on, the rate a run started with that many epochs
+    would have had); a one-cycle schedule, planned batch by batch for the stored total,
+    refuses it. Everything else that changes the run (model, data, optimizer and its
+    hyperparameters, seed, initial weights, frozen layers) must be as stored.
+    Returns the stored options.
+    """
+    config = load_checkpoint(checkpoint).get("config")
+    if not isinstance(config, dict):
+        raise ValueError(f"--resume: {checkpoint} holds no run configuration to resume")
+    stored = dict(config.get("hyperparameters") or {})
+    stored.update(model=config.get("model"), dataset=config.get("dataset"), init_from=config.get("init_from"),
+                  freeze=config.get("freeze") or [])
+    if "num_classes" in (config.get("model_options") or {}):
+        stored["num_classes"] = config["model_options"]["num_classes"]
+    conflicts = []
+    for name, default in DEFAULTS.items():
+        given = getattr(args, name)
+        if name not in stored:  # written by an older convstack: the command line (or the default) decides
+            setattr(args, name, default if given is None else given)
+            continue
+        if given is None or given == stored[name]:
+            setattr(args, name, stored[name])
+        elif name == "epochs" and stored.get("scheduler") != "onecycle":
+            continue  # documented above
+        else:
+            reason = ""
+            if name == "epochs":
+                count = stored[name]
+                reason = f" (its one-cycle schedule was planned for {count} epoch{'s' * (count != 1)})"
+            conflicts.append(f"{_option(name)} {_text(given)} differs from the run's {_text(stored[name])}{reason}")
+    if conflicts:
+        raise ValueError(f"--resume {checkpoint}: " + "; ".join(conflicts) + "; leave these options out to resume "
+                         "the run as it was, or start a new run from its weights (--out NEW --init-from "
+                         f"{checkpoint})")
+    return stored
+
+
+def _text(value) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(map(str, value)) + "]" if value else "none"
+    return str(value)
+
+
 def run(args) -> int:
     if args.nproc is not None and args.nproc > 1 and not started_by_launcher():
         return launch_ranks(args)
@@ -126,9 +204,18 @@ def run(args) -> int:
 def _train(args, group) -> int:
     main = group is None or group.rank == 0  # rank 0 alone prints and writes
     out = shared_run_folder(args, group)
-    if args.resume and not (out / "last.ckpt").exists():
-        print(f"convstack train: error: --resume needs {out / 'last.ckpt'}, which does not exist", file=sys.stderr)
-        return 2
+    stored = {}
+    if args.resume:
+        if not (out / "last.ckpt").exists():
+            raise ValueError(f"--resume needs {out / 'last.ckpt'}, which does not exist")
+        stored = resume_options(args, out / "last.ckpt")
+    else:
+        for name, default in DEFAULTS.items():
+            if getattr(args, name) is None:
+                setattr(args, name, default)
+        if args.init_from is not None:
+            written = [out / name for name in ("last.ckpt", "best.ckpt")]
+            refuse_overwriting(written, "--out", init_from=args.init_from)
     allocator.tune()  # this process is ours: keep the step's arrays mapped between steps
     if group is None:  # (each rank of several got its share of the cores when it joined)
         threads.set_num_threads(args.threads)
@@ -166,13 +253,12 @@ def _train(args, group) -> int:
         "dataset": args.dataset,
         "classes": classes,
         "normalize": {"mean": as_float_list(mean), "std": as_float_list(std)},
-        "hyperparameters": {
-            k: getattr(args, k)
-            for k in ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "scheduler", "seed")
-        },
+        "hyperparameters": {k: getattr(args, k) for k in HYPERPARAMETERS},
     }
     model = build_model(config)
-    if args.init_from or args.freeze:
+    if args.resume and (args.init_from or args.freeze):  # the checkpoint holds the weights: only freeze again
+        prepare_finetune(model, None, args.freeze, num_classes)
+    elif args.init_from or args.freeze:
         report = prepare_finetune(model, args.init_from, args.freeze, num_classes)
         if main:
             print(
@@ -212,16 +298,33 @@ def _train(args, group) -> int:
         out_dir=out,
         progress=not args.no_progress,
         config=config,
+        on_nonfinite=args.on_nonfinite,
     )
     if main:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(config, indent=1))
+        write_text(out / "config.json", json.dumps(config, indent=1))
         ranks = "" if group is None else f" on {group.size} processes ({args.batch_size} images each per step)"
         print(f"training {args.model} on {args.dataset} for {args.epochs} epochs{ranks}; run folder {out}",
               file=sys.stderr)
     start = time.perf_counter()
-    trainer.fit(train_loader, test_loader, epochs=args.epochs, resume=args.resume)
+    if args.resume:
+        trainer.load(out / "last.ckpt", train_loader)
+        if scheduler is not None and args.epochs != stored.get("epochs", args.epochs):
+            horizon = {"cosine": {"T_max": args.epochs}, "step": {"step_size": max(1, args.epochs // 3)}}
+            scheduler.replan(**horizon[args.scheduler])
+    try:
+        with numpy.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is reported below
+            trainer.fit(train_loader, test_loader, epochs=args.epochs)
+    except NonFiniteLossError as error:
+        lr = float(optimizer.param_groups[0]["lr"])
+        if error.batch is None:
+            raise ValueError(f"every batch of epoch {error.epoch} had a non-finite loss: the weights have diverged; "
+                             f"lower --lr (the rate was {lr:g})") from None
+        raise ValueError(f"non-finite loss ({error.loss}) at epoch {error.epoch}, batch {error.batch}; lower --lr "
+                         f"(the rate was {lr:g}) or pass --on-nonfinite skip") from None
     elapsed = time.perf_counter() - start
+    if trainer.skipped_steps and main:
+        print(f"skipped {trainer.skipped_steps} steps with a non-finite loss (--on-nonfinite skip)", file=sys.stderr)
     results = trainer.evaluate(test_loader, num_classes=len(classes))
     if not main:
         return 0
@@ -234,7 +337,7 @@ def _train(args, group) -> int:
         "wall_seconds": elapsed,
         "seed": args.seed,
     }
-    (out / "results.json").write_text(json.dumps(summary, indent=1))
+    write_text(out / "results.json", json.dumps(summary, indent=1))
     sample_inputs, sample_targets = next(iter(data.DataLoader(test_set, batch_size=16)))
     try:
         report = write_report(

@@ -25,10 +25,12 @@ from convstack.io.checkpoint import CheckpointError, load_checkpoint
 _PARENT_ONLY = ("nproc", "out")
 
 
-def default_run_folder(model: str, when: float | None = None) -> Path:
-    """``runs/MODEL-YYYYmmdd-HHMMSS``."""
+def default_run_folder(model: str | None, when: float | None = None) -> Path:
+    """``runs/MODEL-YYYYmmdd-HHMMSS`` (MODEL: ``convstack train``'s default when None)."""
+    from convstack.cli.train_command import DEFAULTS
+
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(when))
-    return Path("runs") / f"{model.replace(':', '_')}-{stamp}"
+    return Path("runs") / f"{(model or DEFAULTS['model']).replace(':', '_')}-{stamp}"
 
 
 def rank_arguments(parser, args) -> list:
@@ -73,7 +75,10 @@ def launch_ranks(args) -> int:
     out = Path(args.out) if args.out else default_run_folder(args.model)
     arguments = ["train", *rank_arguments(args.train_parser, args), "--out", str(out)]
     command = launch.mpiexec_command(args.nproc, arguments)
-    print(f"convstack train: {args.nproc} processes ({' '.join(command[:3])}), {args.batch_size} images per "
+    from convstack.cli.train_command import DEFAULTS
+
+    batch = args.batch_size or DEFAULTS["batch_size"]
+    print(f"convstack train: {args.nproc} processes ({' '.join(command[:3])}), {batch} images per "
           f"process per step", file=sys.stderr, flush=True)
     process = subprocess.Popen(command, env=launch.mpiexec_environment())
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from convstack.cli.common import load_run, transform_for
+from convstack.cli.common import load_run, refuse_overwriting, transform_for
 from convstack.cli.predict_command import load_image
 from convstack.vis import _model, _plot
 
@@ -34,9 +34,12 @@ def add_parser(subparsers):
 def run(args) -> int:
     from convstack import vis
 
-    model, config = load_run(args.checkpoint)
     out = Path(args.out)
     what = args.what
+    planned = [out / "filters.png", out / "gabor.png"] if what == "filters" else (
+        [out / f"{Path(args.image).stem}-{what}.png"] if args.image is not None else [])
+    refuse_overwriting(planned, "--out", checkpoint=args.checkpoint, image=args.image)
+    model, config = load_run(args.checkpoint, needs=("classes", "normalize", "input"))
     if what == "filters":
         name = args.layer or _model.default_conv(model, "first", "visualize")
         layer = _model.find_layer(model, name, "visualize")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-import tempfile
 import urllib.request
 from pathlib import Path
 
+from convstack.atomic import atomic_write
 from convstack.data.errors import ChecksumError
 
 CHUNK_BYTES = 1 << 16
@@ -68,14 +68,13 @@ def download_file(url: str, destination, md5: str | None = None, progress: bool 
         OSError: the URL cannot be fetched (``urllib.error.URLError`` is one).
     """
     destination = Path(destination)
-    destination.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.md5(usedforsecurity=False)
-    handle, temporary = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".part", dir=destination.parent)
-    try:
-        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-            length = response.headers.get("Content-Length")
-            bar = _Progress(destination.name, int(length) if length and length.isdigit() else None,
-                            sys.stderr if progress else None)
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        length = response.headers.get("Content-Length")
+        bar = _Progress(destination.name, int(length) if length and length.isdigit() else None,
+                        sys.stderr if progress else None)
+
+        def stream_into(out):
             done = 0
             for block in iter(lambda: response.read(CHUNK_BYTES), b""):
                 out.write(block)
@@ -83,10 +82,8 @@ def download_file(url: str, destination, md5: str | None = None, progress: bool 
                 done += len(block)
                 bar.update(done)
             bar.finish()
-        if md5 is not None and digest.hexdigest() != md5.lower():
-            raise ChecksumError(url, f"MD5 checksum {digest.hexdigest()} differs from the published {md5}")
-        os.replace(temporary, destination)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+            if md5 is not None and digest.hexdigest() != md5.lower():
+                raise ChecksumError(url, f"MD5 checksum {digest.hexdigest()} differs from the published {md5}")
+
+        atomic_write(destination, stream_into)  # a temporary beside it, renamed once complete and verified
     return destination

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy
 
+from convstack.atomic import atomic_write
 from convstack.data.errors import DataFormatError
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -195,6 +196,5 @@ def write_idx(path, array, compress: bool | None = None) -> Path:
     payload = header + array.astype(DTYPE_CODES[code], copy=False).tobytes()
     if compress is None:
         compress = path.suffix == ".gz"
-    with open(path, "wb") as handle:
-        handle.write(gzip.compress(payload, compresslevel=9, mtime=0) if compress else payload)
+    atomic_write(path, gzip.compress(payload, compresslevel=9, mtime=0) if compress else payload)
     return path

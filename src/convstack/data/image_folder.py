@@ -1,12 +1,11 @@
 """A folder of images, one sub-folder per class: ``root/<class name>/<image>.png``.
 
-Class indices follow the sorted class names. Images are decoded by Pillow, an optional
-dependency (``pip install convstack[image]``), imported only when an image is read.
+Class indices follow the sorted class names. Images are decoded by Pillow, imported only
+when an image is read.
 """
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy
@@ -16,41 +15,24 @@ from convstack.data.errors import DataFormatError
 from convstack.data.transforms import ToTensor
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-MAX_PIXELS = 1 << 26  # 64 megapixels: larger images are refused before they are decoded
 
 
-def _pillow():
-    try:
-        from PIL import Image
-    except ImportError:
-        raise ImportError(
-            "reading image files needs Pillow, an optional dependency of convstack: "
-            "pip install 'convstack[image]' (or pip install pillow)"
-        ) from None
-    return Image
-
-
-def read_image(path, mode: str = "RGB") -> numpy.ndarray:
+def read_image(path, mode: str = "RGB", background: int = 0) -> numpy.ndarray:
     """Decode one image file to uint8 (H, W) for ``mode='L'`` or (H, W, 3) for ``mode='RGB'``.
 
+    16-bit, 32-bit integer and float images are scaled to 8 bits and transparent pixels
+    composited over ``background`` (see ``convstack.image.decode``).
+
     Raises:
-        DataFormatError: naming ``path`` when Pillow cannot decode it or it is too large.
+        FileNotFoundError: when ``path`` is not a file.
+        DataFormatError: naming ``path`` when Pillow cannot decode it, it is too large, or its
+            mode or values have no faithful 8-bit conversion.
     """
-    Image = _pillow()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                width, height = image.size
-                if width * height > MAX_PIXELS:
-                    raise DataFormatError(path, f"image of {width}x{height} pixels exceeds the limit of {MAX_PIXELS}")
-                return numpy.asarray(image.convert(mode))
-    except DataFormatError:
-        raise
-    except FileNotFoundError:
-        raise
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise DataFormatError(path, f"cannot decode image ({type(error).__name__}: {error})") from None
+    from convstack.image.decode import decode
+
+    if mode not in ("L", "RGB"):
+        raise ValueError(f"read_image: invalid value for argument `mode`: expected 'L' or 'RGB', received {mode!r}")
+    return decode(path, mode, background)
 
 
 class ImageFolder(Dataset):

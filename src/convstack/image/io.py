@@ -1,55 +1,34 @@
 """Read and write PNG/JPEG images through Pillow, and map filter outputs to displayable uint8.
 
-Pillow is an optional dependency (``pip install 'convstack[image]'``), imported only when
-a file is read or written, with an ``ImportError`` that says how to install it.
+Pillow is imported only when a file is read or written.
 """
 
 from __future__ import annotations
 
-import errno
 import os
-import warnings
 
 import numpy
 
+from convstack.atomic import atomic_write
+from convstack.image.decode import MAX_PIXELS, decode, pillow  # noqa: F401 - MAX_PIXELS: this module's limit
 from convstack.nn.functional._utils import invalid
 
-MAX_PIXELS = 1 << 26  # 64 megapixels: larger files are refused before they are decoded
 SCALES = ("clip", "abs", "offset")
 
 
-def _pillow():
-    try:
-        from PIL import Image
-    except ImportError:
-        raise ImportError(
-            "reading and writing image files needs Pillow, an optional dependency of convstack: "
-            "pip install 'convstack[image]' (or pip install pillow)"
-        ) from None
-    return Image
+def read_image(path, background: int = 0) -> numpy.ndarray:
+    """Decode ``path`` to uint8: (H, W) for a gray image, (H, W, 3) for anything else.
 
-
-def read_image(path) -> numpy.ndarray:
-    """Decode ``path`` to uint8: (H, W) for a gray image, (H, W, 3) for anything else (alpha dropped).
+    Every mode Pillow reads is scaled to 8 bits (16-bit, 32-bit integer and float images
+    included) and transparent pixels are composited over ``background``; see
+    ``convstack.image.decode`` for the rules.
 
     Raises:
         FileNotFoundError: when ``path`` is not a file.
-        ValueError: naming ``path`` when Pillow cannot decode it or it exceeds ``MAX_PIXELS``.
+        ValueError: naming ``path`` when Pillow cannot decode it, it exceeds ``MAX_PIXELS``, or
+            its mode or values have no faithful 8-bit conversion.
     """
-    Image = _pillow()
-    if not os.path.isfile(path):
-        raise FileNotFoundError(errno.ENOENT, "no such image file", os.fspath(path))
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                width, height = image.size
-                if width * height > MAX_PIXELS:
-                    raise ValueError(f"{path}: image of {width}x{height} pixels exceeds the {MAX_PIXELS}-pixel limit")
-                gray = image.mode in ("1", "L", "LA", "I", "I;16", "F")
-                return numpy.asarray(image.convert("L" if gray else "RGB"))
-    except (OSError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise ValueError(f"{path}: cannot decode image ({type(error).__name__}: {error})") from None
+    return decode(path, None, background)
 
 
 def write_image(path, image) -> None:
@@ -59,7 +38,7 @@ def write_image(path, image) -> None:
         ValueError: for another dtype or shape, or an extension Pillow does not know.
         OSError: when the file cannot be written.
     """
-    Image = _pillow()
+    Image = pillow()
     array = numpy.asarray(image)
     if array.dtype != numpy.uint8:
         raise invalid("write_image", "image", "a uint8 array (see to_uint8)", f"dtype {array.dtype}")
@@ -68,10 +47,10 @@ def write_image(path, image) -> None:
     if not (array.ndim == 2 or (array.ndim == 3 and array.shape[-1] == 3)) or min(array.shape) < 1:
         raise invalid("write_image", "image", "a non-empty (H, W) or (H, W, 3) array", f"shape {array.shape}")
     picture = Image.fromarray(numpy.ascontiguousarray(array))  # uint8 (H, W) -> L, (H, W, 3) -> RGB
-    try:
-        picture.save(path)
-    except ValueError as error:  # Pillow: "unknown file extension"
-        raise ValueError(f"{path}: cannot write image ({error}); use a .png or .jpg name") from None
+    image_format = Image.registered_extensions().get(os.path.splitext(os.fspath(path))[1].lower())
+    if image_format is None:
+        raise ValueError(f"{path}: cannot write image (unknown file extension); use a .png or .jpg name")
+    atomic_write(path, lambda stream: picture.save(stream, format=image_format))
 
 
 def to_uint8(image, scale: str = "clip") -> numpy.ndarray:

@@ -13,6 +13,7 @@ import math
 
 import numpy
 
+from convstack.backend import check_allocation
 from convstack.nn.functional._utils import invalid
 
 
@@ -32,6 +33,12 @@ def _positive(op: str, argument: str, value) -> float:
     return float(value)
 
 
+def _fits(op: str, argument: str, value, side: int, arrays: int = 1) -> None:
+    """Refuse a ``side`` x ``side`` kernel (``arrays`` float64 buffers of it) that cannot fit, before allocating."""
+    check_allocation(arrays * side * side * 8, f"{op}: a {side}x{side} kernel", f"{argument} {value}",
+                     hint=f"choose a smaller {argument}")
+
+
 def _grid(size: int):
     """Column (x, to the right) and row (y, downwards) offsets from the centre of a size x size kernel."""
     offsets = numpy.arange(size, dtype=numpy.float64) - size // 2
@@ -48,6 +55,7 @@ def identity(size: int = 3) -> numpy.ndarray:
                [0., 0., 0.]])
     """
     size = _odd_size("identity", size)
+    _fits("identity", "size", size, size)
     kernel = numpy.zeros((size, size))
     kernel[size // 2, size // 2] = 1.0
     return kernel
@@ -71,6 +79,7 @@ def shift(dx: int, dy: int = 0) -> numpy.ndarray:
         if isinstance(value, bool) or not isinstance(value, (int, numpy.integer)):
             raise invalid("shift", name, "an integer number of pixels", value)
     reach = max(abs(dx), abs(dy), 1)
+    _fits("shift", "dx" if abs(dx) >= abs(dy) else "dy", dx if abs(dx) >= abs(dy) else dy, 2 * reach + 1)
     kernel = numpy.zeros((2 * reach + 1, 2 * reach + 1))
     kernel[reach - dy, reach - dx] = 1.0
     return kernel
@@ -88,6 +97,7 @@ def box(n: int = 3) -> numpy.ndarray:
     """
     if isinstance(n, bool) or not isinstance(n, (int, numpy.integer)) or n < 1:
         raise invalid("box", "n", "a positive integer", n)
+    _fits("box", "n", n, n)
     return numpy.full((n, n), 1.0 / (n * n))
 
 
@@ -104,7 +114,9 @@ def gaussian(sigma: float, size: int | None = None) -> numpy.ndarray:
         ((7, 7), 1.0)
     """
     sigma = _positive("gaussian", "sigma", sigma)
+    argument, value = ("sigma", sigma) if size is None else ("size", size)
     size = 2 * math.ceil(3 * sigma) + 1 if size is None else _odd_size("gaussian", size)
+    _fits("gaussian", argument, value, size, arrays=2)
     offsets = numpy.arange(size, dtype=numpy.float64) - size // 2
     profile = numpy.exp(-(offsets**2) / (2 * sigma**2))  # separable: the 2-D kernel is an outer product
     kernel = numpy.outer(profile, profile)
@@ -239,7 +251,9 @@ def gabor(
             or not (math.isfinite(value))
         ):
             raise invalid("gabor", name, "a finite number of radians", value)
+    argument, value = ("sigma", sigma) if size is None else ("size", size)
     size = 2 * math.ceil(3 * sigma * max(1.0, 1.0 / gamma)) + 1 if size is None else _odd_size("gabor", size)
+    _fits("gabor", argument, value, size, arrays=6)  # the grids, the rotated coordinates, the envelope, the kernel
     x, y = _grid(size)
     along = x * math.cos(theta) + y * math.sin(theta)  # x'
     across = -x * math.sin(theta) + y * math.cos(theta)  # y'

@@ -1,136 +1,32 @@
-"""Checkpoints that cannot execute code: the safetensors layout, a checksum, atomic writes.
+"""Checkpoints that cannot execute code: the safetensors layout, a checksum over every byte, atomic writes.
 
-File layout (the safetensors format, so other tools can read the arrays):
-
-    8 bytes   little-endian uint64 N, the length of the JSON header
-    N bytes   JSON: {name: {"dtype": "F32", "shape": [...], "data_offsets": [begin, end]},
-                     "__metadata__": {"format": "convstack", "sha256": ..., "state": JSON string}}
-    ...       the arrays' bytes, back to back, little-endian
-
-Loading parses JSON and copies bytes into arrays: nothing in the file is ever executed.
-``sha256`` covers the data section and is verified on load. Writing goes to a temporary
-file in the same folder, is flushed and fsync'ed, then renamed over the target, so a
-crash leaves either the old checkpoint or the new one, never half of one.
+The file layout and its checks are in ``convstack.io.safetensors_file``. Loading parses
+JSON and copies bytes into arrays: nothing in the file is ever executed. Writing goes to
+a temporary file in the same folder, is flushed and fsync'ed, then renamed over the
+target (``convstack.atomic``), so a crash leaves either the old checkpoint or the new one,
+never half of one.
 
 A checkpoint holds nested state (model and optimizer state dicts, scheduler state,
 random-generator state, epoch, history): arrays are stored as tensors named by their
-path in the structure, everything else as JSON in the metadata.
+path in the structure, everything else as JSON in the metadata: lists, and objects of one
+of three kinds, ``{"__array__": name}``, ``{"__tuple__": [...]}`` and
+``{"__dict__": [[key, value], ...]}``. Anything else in that JSON is refused, naming the file.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import struct
-import tempfile
-from pathlib import Path
 
 import numpy
 
-from convstack.backend import to_numpy
+from convstack.io.safetensors_file import (  # noqa: F401 - re-exported: the raw layer's names
+    CheckpointError,
+    load_safetensors,
+    parse_json,
+    save_safetensors,
+)
 
-_DTYPES = {
-    "F64": numpy.float64,
-    "F32": numpy.float32,
-    "F16": numpy.float16,
-    "I64": numpy.int64,
-    "I32": numpy.int32,
-    "I16": numpy.int16,
-    "I8": numpy.int8,
-    "U8": numpy.uint8,
-    "BOOL": numpy.bool_,
-}
-_CODES = {numpy.dtype(v): k for k, v in _DTYPES.items()}
-_MAX_HEADER = 100 * 1024 * 1024
 _ARRAY_MARK = "__array__"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file that is truncated, corrupted, or does not fit the model."""
-
-
-# ----------------------------------------------------------------------------- raw tensors
-def save_safetensors(arrays: dict, path, metadata: dict | None = None) -> None:
-    """Write ``{name: array}`` as a safetensors file, atomically, with a checksum.
-
-    ``path`` is a file path, or a binary file object (``io.BytesIO``, an open file) written in place.
-    """
-    header, chunks, offset = {}, [], 0
-    digest = hashlib.sha256()
-    for name, value in arrays.items():
-        array = numpy.asarray(to_numpy(getattr(value, "data", value)), order="C")  # keeps 0-d arrays 0-d
-        if array.dtype not in _CODES:
-            raise CheckpointError(f"{path}: cannot store array {name!r} of dtype {array.dtype}")
-        raw = array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
-        header[name] = {
-            "dtype": _CODES[array.dtype],
-            "shape": list(array.shape),
-            "data_offsets": [offset, offset + len(raw)],
-        }
-        chunks.append(raw)
-        digest.update(raw)
-        offset += len(raw)
-    meta = {"format": "convstack", "sha256": digest.hexdigest()}
-    meta.update({k: str(v) for k, v in (metadata or {}).items()})
-    header["__metadata__"] = meta
-    encoded = json.dumps(header, separators=(",", ":")).encode()
-    encoded += b" " * (-len(encoded) % 8)  # the format aligns the data section to 8 bytes
-    chunks = [struct.pack("<Q", len(encoded)), encoded, *chunks]
-    if hasattr(path, "write"):
-        for chunk in chunks:
-            path.write(chunk)
-    else:
-        _atomic_write(Path(path), chunks)
-
-
-def load_safetensors(path) -> tuple[dict, dict]:
-    """Read a safetensors file: ``({name: numpy array}, metadata)``; verify the checksum if present.
-
-    ``path`` is a file path, or a binary file object read from its current position to the end.
-    """
-    if hasattr(path, "read"):
-        blob = path.read()
-        path = getattr(path, "name", "<stream>")
-    else:
-        path = Path(path)
-        try:
-            blob = path.read_bytes()
-        except OSError as error:
-            raise CheckpointError(f"{path}: cannot read checkpoint ({error.strerror})") from error
-    if len(blob) < 8:
-        raise CheckpointError(f"{path}: truncated checkpoint ({len(blob)} bytes, no header)")
-    (header_length,) = struct.unpack("<Q", blob[:8])
-    if header_length > min(_MAX_HEADER, len(blob) - 8):
-        raise CheckpointError(
-            f"{path}: corrupted or truncated checkpoint (header length {header_length} exceeds the file)"
-        )
-    try:
-        header = json.loads(blob[8 : 8 + header_length])
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CheckpointError(f"{path}: corrupted checkpoint header ({error})") from error
-    if not isinstance(header, dict):
-        raise CheckpointError(f"{path}: corrupted checkpoint header (not a JSON object)")
-    metadata = header.pop("__metadata__", {}) or {}
-    data = memoryview(blob)[8 + header_length :]
-    expected = metadata.get("sha256")
-    if expected is not None and hashlib.sha256(data).hexdigest() != expected:
-        raise CheckpointError(f"{path}: checksum mismatch: the file is corrupted or truncated")
-    arrays = {}
-    for name, entry in header.items():
-        try:
-            dtype = numpy.dtype(_DTYPES[entry["dtype"]]).newbyteorder("<")
-            shape = tuple(int(s) for s in entry["shape"])
-            begin, end = (int(o) for o in entry["data_offsets"])
-        except (KeyError, TypeError, ValueError) as error:
-            raise CheckpointError(f"{path}: corrupted entry for {name!r} in the header") from error
-        count = int(numpy.prod(shape)) if shape else 1
-        if not 0 <= begin <= end <= len(data) or end - begin != count * dtype.itemsize:
-            raise CheckpointError(
-                f"{path}: entry {name!r} does not fit the file (offsets {begin}..{end}, shape {shape})"
-            )
-        arrays[name] = numpy.frombuffer(data[begin:end], dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
-    return arrays, metadata
 
 
 # ----------------------------------------------------------------------------- nested state
@@ -141,34 +37,57 @@ def save_checkpoint(path, state: dict) -> None:
     save_safetensors(arrays, path, {"state": json.dumps(structure)})
 
 
-def load_checkpoint(path) -> dict:
-    """Load what ``save_checkpoint`` wrote; arrays come back as NumPy arrays."""
+def load_checkpoint(path, require_dict: bool = True):
+    """Load what ``save_checkpoint`` wrote; arrays come back as NumPy arrays.
+
+    ``require_dict``: refuse a state that is not a dict (a training checkpoint always is;
+    ``convstack.load`` also reads a saved tensor or list).
+
+    Raises:
+        CheckpointError: naming ``path`` for any file that is not a checkpoint of this shape.
+    """
     arrays, metadata = load_safetensors(path)
     if metadata.get("format") != "convstack" or "state" not in metadata:
         # A plain safetensors file (e.g. from another library): its arrays are the state.
         return dict(arrays)
+    structure = parse_json(metadata["state"], path, "checkpoint metadata")
     try:
-        structure = json.loads(metadata["state"])
-    except json.JSONDecodeError as error:
-        raise CheckpointError(f"{path}: corrupted checkpoint metadata ({error})") from error
-    return _join(structure, arrays, path)
+        state = _join(structure, arrays, path)
+    except RecursionError:
+        raise CheckpointError(f"{path}: corrupted checkpoint metadata (nested too deeply)") from None
+    if require_dict and not isinstance(state, dict):
+        raise CheckpointError(f"{path}: corrupted checkpoint metadata (the state is a {type(state).__name__}, "
+                              "expected a dict)")
+    return state
 
 
 def load_model_checkpoint(path, model, strict: bool = True):
     """Load the model weights in ``path`` into ``model``: all of them or, on any mismatch, none.
 
     ``path`` is a training checkpoint (its ``"model"`` entry is used) or a plain state-dict
-    file. A file that does not fit the model (missing or unexpected keys, shape differences)
-    raises ``CheckpointError`` naming the file and every mismatch, with the model unchanged.
-    Returns the whole loaded state.
+    file. A file that does not fit the model (missing or unexpected keys, shape differences,
+    entries that are not arrays) raises ``CheckpointError`` naming the file and every
+    mismatch, with the model unchanged. Returns the whole loaded state.
     """
     state = load_checkpoint(path)
     weights = state["model"] if isinstance(state.get("model"), dict) else state
+    check_weights(weights, path)
     try:
         model.load_state_dict(weights, strict=strict)
     except (RuntimeError, TypeError, ValueError) as error:
         raise CheckpointError(f"{path}: does not fit the model: {one_line(error)}") from error
     return state
+
+
+def check_weights(weights, path) -> None:
+    """Refuse a state dict whose names are not strings or whose values are not arrays, naming the entry."""
+    if not isinstance(weights, dict):
+        raise CheckpointError(f"{path}: the model's state is a {type(weights).__name__}, expected a dict of arrays")
+    for name, value in weights.items():
+        if not isinstance(name, str) or not isinstance(value, numpy.ndarray):
+            raise CheckpointError(
+                f"{path}: the model's state holds {type(value).__name__} at {name!r}, expected an array under a name"
+            )
 
 
 def one_line(error) -> str:
@@ -203,41 +122,31 @@ def _split(value, key: str, arrays: dict):
 
 
 def _join(structure, arrays: dict, path):
+    """Rebuild the state from the JSON ``structure``, checking each node's shape."""
     if isinstance(structure, list):
         return [_join(v, arrays, path) for v in structure]
-    if isinstance(structure, dict):
-        if _ARRAY_MARK in structure:
-            name = structure[_ARRAY_MARK]
-            if name not in arrays:
-                raise CheckpointError(f"{path}: the checkpoint refers to a missing array {name!r}")
-            return arrays[name]
-        if "__tuple__" in structure:
-            return tuple(_join(v, arrays, path) for v in structure["__tuple__"])
-        if "__dict__" in structure:
-            return {_join(k, arrays, path): _join(v, arrays, path) for k, v in structure["__dict__"]}
+    if not isinstance(structure, dict):
+        return structure
+    if len(structure) != 1 or next(iter(structure)) not in (_ARRAY_MARK, "__tuple__", "__dict__"):
         raise CheckpointError(f"{path}: corrupted checkpoint metadata (unknown node {sorted(structure)})")
-    return structure
-
-
-def _atomic_write(path: Path, chunks) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            for chunk in chunks:
-                stream.write(chunk)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-    try:  # make the rename itself durable
-        directory = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    ((kind, content),) = structure.items()
+    if kind == _ARRAY_MARK:
+        if not isinstance(content, str) or content not in arrays:
+            raise CheckpointError(f"{path}: the checkpoint refers to a missing array {content!r}")
+        return arrays[content]
+    if not isinstance(content, list):
+        raise CheckpointError(f"{path}: corrupted checkpoint metadata ({kind} holds a {type(content).__name__})")
+    if kind == "__tuple__":
+        return tuple(_join(v, arrays, path) for v in content)
+    result = {}
+    for pair in content:
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise CheckpointError(f"{path}: corrupted checkpoint metadata (a __dict__ item is not a [key, value] pair)")
+        key, value = _join(pair[0], arrays, path), _join(pair[1], arrays, path)
+        try:
+            result[key] = value
+        except TypeError:  # an unhashable key
+            raise CheckpointError(
+                f"{path}: corrupted checkpoint metadata (a dict key of type {type(key).__name__})"
+            ) from None
+    return result

@@ -20,11 +20,10 @@ static and says why in the model's ``doc_string``.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy
 
 from convstack import autograd
+from convstack.atomic import atomic_write
 from convstack.io.onnx_export_graph import Call, GraphBuilder, _require_onnx
 from convstack.tensor import Tensor, as_tensor
 
@@ -127,7 +126,8 @@ def build_onnx(model, example_input, opset: int = 17, dynamic_batch: bool = True
         g.dtypes[name] = tensor.dtype
         g.derived.add(name)
     for call in tracer.calls:
-        converter = CONVERTERS.get(type(call.fn))
+        # an op's class, or the op it derives from (ReLUInplace converts as ReLU)
+        converter = next((CONVERTERS[c] for c in type(call.fn).__mro__ if c in CONVERTERS), None)
         if converter is None:
             raise ValueError(f"export_onnx: no ONNX conversion for the op {type(call.fn).__name__} (node "
                              f"{call.name!r})")
@@ -215,6 +215,5 @@ def export_onnx(model, example_input, path, opset: int = 17, dynamic_batch: bool
     proto = build_onnx(model, example_input, opset, dynamic_batch, input_names, output_names)
     if check:
         onnx.checker.check_model(proto, full_check=False)
-    path = Path(path)
-    path.write_bytes(proto.SerializeToString())
+    atomic_write(path, proto.SerializeToString())
     return proto

@@ -27,11 +27,11 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 
 import numpy
 
 from convstack.io.onnx_export_graph import _require_onnx
+from convstack.io.onnx_import_checks import OnnxImportError, read_model, sorted_nodes, source_name
 from convstack.nn.modules.module import Module
 from convstack.nn.modules.parameter import Parameter
 from convstack.tensor import Tensor
@@ -189,23 +189,47 @@ def _free_initializer(graph_module, placer, name: str, array, kind: str) -> None
 def import_onnx(source) -> GraphModule:
     """Build a convstack ``GraphModule`` from an ONNX file (a path) or an ``onnx.ModelProto``.
 
+    The file and the graph are checked first (``convstack.io.onnx_import_checks``): whatever
+    it holds, a model that cannot be imported raises ``OnnxImportError`` (a ``ValueError``)
+    naming the file and the node or tensor at fault.
+
     Examples:
         >>> model = import_onnx("resnet20.onnx")
         >>> model.eval()(convstack.randn(1, 3, 32, 32)).shape
         (1, 10)
     """
-    from convstack.io.onnx_import_ops import BUILDERS, ImportContext
-
     onnx = _require_onnx()
-    proto = source if isinstance(source, onnx.ModelProto) else onnx.load(str(Path(source)))
+    name = source_name(source)
+    proto = read_model(onnx, source)
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
     if opset is None:
-        raise ValueError("import_onnx: the model imports no version of the default ONNX operator set")
+        raise OnnxImportError(f"{name}: import_onnx: the model imports no version of the default ONNX operator set")
+    nodes = sorted_nodes(proto.graph, name)
     try:
         proto = onnx.shape_inference.infer_shapes(proto)
     except Exception:  # noqa: BLE001 - shapes only refine the import (ranks); the graph itself is what counts
         pass
-    graph = proto.graph
+    try:
+        return _import_graph(proto.graph, nodes, opset, name)
+    except OnnxImportError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, RuntimeError, ArithmeticError) as error:
+        raise OnnxImportError(f"{name}: {_message(error)}") from None
+
+
+def _message(error, node=None) -> str:
+    """The message of an error met while importing, on one line, with the node where it arose."""
+    text = " ".join(str(error).split())
+    if isinstance(error, ValueError) and text.startswith("import_onnx"):
+        return text
+    where = f"node '{node.name}' ({node.op_type}): " if node is not None else ""
+    return f"import_onnx: {where}{type(error).__name__}: {text}"
+
+
+def _import_graph(graph, nodes, opset: int, model: str) -> GraphModule:
+    """The ``GraphModule`` of a checked ``graph`` whose ``nodes`` are in a valid order."""
+    from convstack.io.onnx_import_ops import BUILDERS, ImportContext
+
     ctx = ImportContext(graph, opset)
     root = GraphModule()
     placer = _Placer(root)
@@ -213,7 +237,7 @@ def import_onnx(source) -> GraphModule:
     root.input_names = [v.name for v in graph.input if v.name not in initializer_names]
     root.output_names = [v.name for v in graph.output]
     planned = []
-    for node in graph.node:
+    for node in nodes:
         if node.domain not in ("", "ai.onnx"):
             raise ValueError(f"import_onnx: unsupported operator '{node.domain}.{node.op_type}' in node '{node.name}'")
         if node.op_type == "Constant":
@@ -222,9 +246,12 @@ def import_onnx(source) -> GraphModule:
         builder = BUILDERS.get(node.op_type)
         if builder is None:
             raise ValueError(f"import_onnx: unsupported operator '{node.op_type}' in node '{node.name}'")
-        steps = builder(node, ctx)
-        if not _fold(node, steps, ctx):
-            planned.extend(steps)
+        try:
+            steps = builder(node, ctx)
+            if not _fold(node, steps, ctx):
+                planned.extend(steps)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError, RuntimeError, ArithmeticError) as error:
+            raise OnnxImportError(f"{model}: {_message(error, node)}") from None
     # Layers first (they claim their parameters' paths), then run-time initializers, then the other nodes.
     paths = {}
     for index, step in enumerate(planned):

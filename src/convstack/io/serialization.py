@@ -68,7 +68,7 @@ def load(f, map_location=None, *, weights_only: bool = True):
     """
     if not isinstance(weights_only, bool):
         raise TypeError(f"load: expected weights_only to be True or False, received {weights_only!r}")
-    state = load_checkpoint(f)
+    state = load_checkpoint(f, require_dict=False)
     return _as_tensors(state, map_location)
 
 

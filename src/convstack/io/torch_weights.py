@@ -10,11 +10,13 @@ convstack's own reader (``convstack.io.checkpoint``), no torch and no ``safetens
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy
 
+from convstack.atomic import atomic_write
 from convstack.io.checkpoint import load_safetensors, save_safetensors
 
 TORCH_SUFFIXES = (".pt", ".pth", ".bin")
@@ -25,8 +27,8 @@ def _import_torch(op: str, path):
     try:
         import torch
     except ImportError as error:
-        raise ImportError(f"{op}: reading or writing {path} needs PyTorch (pip install torch); "
-                          "use a .safetensors file to exchange weights without it") from error
+        raise ImportError(f"{op}: reading or writing {path} (a .pt/.pth/.bin file) needs PyTorch: pip install "
+                          "'convstack[torch]'; a .safetensors file exchanges the same weights without it") from error
     return torch
 
 
@@ -129,7 +131,9 @@ def save_torch_state_dict(model, path) -> None:
         save_safetensors(arrays, path)
     elif suffix in TORCH_SUFFIXES:
         torch = _import_torch("save_torch_state_dict", path)
-        torch.save({name: torch.from_numpy(array) for name, array in arrays.items()}, path)
+        buffer = io.BytesIO()  # torch.save turns a failed write into an unhelpful RuntimeError: give it memory
+        torch.save({name: torch.from_numpy(array) for name, array in arrays.items()}, buffer)
+        atomic_write(path, buffer.getbuffer())
     else:
         raise ValueError(f"save_torch_state_dict: invalid value for argument `path`: expected a .pt, .pth, .bin or "
                          f".safetensors file, received {path.name!r}")

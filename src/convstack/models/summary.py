@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy
 
 from convstack.autograd import no_grad
+from convstack.backend import check_allocation
 from convstack.tensor import Tensor
 
 
@@ -13,6 +16,8 @@ def summary_rows(model, input_shape) -> list[tuple[str, str, tuple, int]]:
 
     ``input_shape`` is one sample's shape, e.g. (1, 28, 28); the shapes shown exclude the batch.
     """
+    check_allocation(4 * math.prod(input_shape), f"summary: an input of shape {tuple(input_shape)}",
+                     hint="choose a smaller input size")
     rows, handles = [], []
     for name, module in model.named_modules():
         if name and not any(True for _ in module.children()):

@@ -79,6 +79,8 @@ def _fill(tensor, values):
     xp = backend.get_array_module(tensor.data)
     with no_grad():
         tensor.data[...] = xp.asarray(values).astype(tensor.dtype, copy=False)
+    if hasattr(tensor, "_bump_version"):
+        tensor._bump_version("an nn.init function")
     return tensor
 
 

@@ -39,23 +39,31 @@ class Sub(Function):
 
 
 class Mul(Function):
+    """``a * b``; each operand is kept only for the other's gradient (as PyTorch: a tensor backward
+    will not read is neither held nor version-checked)."""
+
     def forward(self, a, b):
-        self.a, self.b = a, b
+        needs = self.needs_input_grad
+        self.a, self.b = (a if needs[1] else None), (b if needs[0] else None)
+        self.a_shape, self.b_shape = a.shape, b.shape
         return a * b
 
     def backward(self, grad):
-        grad_a = unbroadcast(grad * self.b, self.a.shape) if self.needs_input_grad[0] else None
-        grad_b = unbroadcast(grad * self.a, self.b.shape) if self.needs_input_grad[1] else None
+        grad_a = unbroadcast(grad * self.b, self.a_shape) if self.needs_input_grad[0] else None
+        grad_b = unbroadcast(grad * self.a, self.b_shape) if self.needs_input_grad[1] else None
         return grad_a, grad_b
 
 
 class Div(Function):
+    """``a / b``; ``a`` is kept only for ``b``'s gradient."""
+
     def forward(self, a, b):
-        self.a, self.b = a, b
+        self.a, self.b = (a if self.needs_input_grad[1] else None), b
+        self.a_shape = a.shape
         return a / b
 
     def backward(self, grad):
-        grad_a = unbroadcast(grad / self.b, self.a.shape) if self.needs_input_grad[0] else None
+        grad_a = unbroadcast(grad / self.b, self.a_shape) if self.needs_input_grad[0] else None
         grad_b = None
         if self.needs_input_grad[1]:
             grad_b = unbroadcast(-grad * self.a / (self.b * self.b), self.b.shape)

@@ -15,6 +15,7 @@ from bisect import bisect_right
 
 from convstack.nn.functional._utils import invalid
 from convstack.optim.optimizer import Optimizer
+from convstack.structure import check_like
 
 
 def per_group(name: str, optimizer: Optimizer, value, op: str) -> list:
@@ -88,11 +89,33 @@ class LRScheduler:
     def _current_lrs(self) -> list:
         return [group["lr"] for group in self.optimizer.param_groups]
 
+    def replan(self, **settings) -> None:
+        """Change the schedule's settings mid-run (``T_max``, ``step_size`` ...), keeping its epoch.
+
+        The rates become what the new plan gives at the current epoch (the closed form) and
+        later steps follow the new plan: resuming a 10-epoch cosine run with
+        ``replan(T_max=20)`` continues as a run planned for 20 epochs would from there.
+
+        Raises:
+            ValueError: for a setting the schedule does not have, or of another kind.
+            TypeError: for a schedule without a closed form.
+        """
+        if getattr(self, "_get_closed_form_lr", None) is None:
+            raise TypeError(f"{type(self).__name__} cannot be re-planned (its rate has no closed form)")
+        for name, value in settings.items():
+            if name.startswith("_") or name not in self.__dict__:
+                raise ValueError(f"{type(self).__name__}.replan: no setting {name!r}")
+            check_like(value, self.__dict__[name], f"{type(self).__name__}.replan: {name}")
+        self.__dict__.update(settings)
+        self._update_lr(self.last_epoch)
+
     def state_dict(self) -> dict:
         """Every attribute but the optimizer (numbers, strings, lists, dicts)."""
         return {key: _copy(value) for key, value in self.__dict__.items() if key != "optimizer"}
 
     def load_state_dict(self, state_dict: dict) -> None:
+        """Restore ``state_dict()``'s attributes; a state of another shape (another scheduler's) raises ValueError."""
+        check_like(state_dict, self.state_dict(), type(self).__name__)
         self.__dict__.update({key: _copy(value) for key, value in state_dict.items()})
 
 

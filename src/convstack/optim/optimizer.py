@@ -182,11 +182,16 @@ class Optimizer:
     def _step_group(self, group: dict) -> None:  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__} must define _step_group")
 
-    @staticmethod
-    def _params_with_grad(group: dict):
-        """``(parameter, its array, its gradient array)`` for the group's parameters that have a gradient."""
+    def _params_with_grad(self, group: dict):
+        """``(parameter, its array, its gradient array)`` for the group's parameters that have a gradient.
+
+        Each parameter's version is bumped (the step updates it in place, as PyTorch's): a graph
+        that saved it before the step can no longer be walked back.
+        """
+        op = f"{type(self).__name__}.step"
         for p in group["params"]:
             if p.grad is not None:
+                p._bump_version(op)
                 yield p, p.data, p.grad.data
 
     def register_step_pre_hook(self, hook) -> RemovableHandle:
@@ -223,7 +228,18 @@ class Optimizer:
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        """Restore hyperparameters and state; parameters are matched by position, as PyTorch."""
+        """Restore hyperparameters and state; parameters are matched by position, as PyTorch.
+
+        The saved state is checked before anything changes: each group must hold this
+        optimizer's hyperparameters (another optimizer's state, say SGD's into Adam, is
+        refused naming the missing ones), of the same kinds, and each buffer must have its
+        parameter's shape. Raises ``ValueError`` naming the entry otherwise.
+        """
+        if isinstance(state_dict, dict) and isinstance(state_dict.get("state"), dict):  # tensors (convstack.load,
+            state_dict = dict(state_dict, state={  # as torch.load gives them) stand for their arrays
+                key: {name: value.data if isinstance(value, Tensor) else value for name, value in values.items()}
+                if isinstance(values, dict) else values for key, values in state_dict["state"].items()})
+        _check_saved_state(state_dict, self.param_groups, type(self).__name__)
         saved_groups = state_dict["param_groups"]
         if len(saved_groups) != len(self.param_groups):
             raise ValueError(
@@ -255,6 +271,38 @@ class Optimizer:
             new_groups.append(restored)
         self.param_groups = new_groups
         self.state = state
+
+
+def _check_saved_state(state_dict, own_groups, name: str) -> None:
+    """Refuse a saved optimizer state that is not shaped as ``state_dict()`` writes it for these groups."""
+    from convstack.structure import check_like, kind
+
+    if not isinstance(state_dict, dict) or not isinstance(state_dict.get("param_groups"), list) \
+            or not isinstance(state_dict.get("state"), dict):
+        raise ValueError(f"{name}.load_state_dict: expected a dict with 'state' (a dict) and 'param_groups' (a list), "
+                         f"received {kind(state_dict)}")
+    shapes = {}
+    for index, (saved, group) in enumerate(zip(state_dict["param_groups"], own_groups)):
+        where = f"{name} param_groups[{index}]"
+        if not isinstance(saved, dict) or not isinstance(saved.get("params"), list):
+            raise ValueError(f"{where} is {kind(saved)}, expected a dict with a 'params' list")
+        own = {k: v for k, v in group.items() if k not in ("params", "param_names")}
+        check_like({k: v for k, v in saved.items() if k not in ("params", "param_names")}, own, where)
+        for position, (key, p) in enumerate(zip(saved["params"], group["params"])):
+            if isinstance(key, bool) or not isinstance(key, int) or key < 0:
+                raise ValueError(f"{where}.params[{position}] is {kind(key)}, expected a parameter index")
+            shapes[key] = p.shape
+    for key, values in state_dict["state"].items():
+        if isinstance(key, bool) or not (isinstance(key, int) or (isinstance(key, str) and key.isdigit())):
+            raise ValueError(f"{name} state key {key!r} is not a parameter index")
+        if not isinstance(values, dict):
+            raise ValueError(f"{name} state[{key}] is {kind(values)}, expected a dict of buffers")
+        for buffer, value in values.items():
+            shape = shapes.get(int(key))
+            if isinstance(value, numpy.ndarray) and value.ndim > 0 and shape is not None and value.shape != shape:
+                raise ValueError(f"{name} state[{key}].{buffer} has shape {value.shape}, its parameter {shape}")
+            if not isinstance(value, (numpy.ndarray, numbers.Real)) or isinstance(value, bool):
+                raise ValueError(f"{name} state[{key}].{buffer} is {kind(value)}, expected an array or a number")
 
 
 def _export(value):

@@ -13,8 +13,9 @@ from __future__ import annotations
 from bisect import bisect_right
 
 from convstack.nn.functional._utils import invalid
-from convstack.optim.lr_scheduler import LRScheduler
+from convstack.optim.lr_scheduler import LRScheduler, _copy
 from convstack.optim.optimizer import Optimizer, check_number
+from convstack.structure import check_like
 
 
 def _check_iters(op: str, total_iters) -> int:
@@ -156,7 +157,8 @@ class SequentialLR(LRScheduler):
         return state
 
     def load_state_dict(self, state_dict: dict) -> None:
+        check_like(state_dict, self.state_dict(), "SequentialLR")
         inner = state_dict["_schedulers"]
-        super().load_state_dict({key: value for key, value in state_dict.items() if key != "_schedulers"})
+        self.__dict__.update({key: _copy(value) for key, value in state_dict.items() if key != "_schedulers"})
         for scheduler, saved in zip(self._schedulers, inner):
             scheduler.load_state_dict(saved)

@@ -9,11 +9,14 @@ ends ``fit`` after the current epoch.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import sys
 import time
 from pathlib import Path
+
+from convstack.atomic import write_text
 
 
 class Callback:
@@ -84,13 +87,13 @@ class HistoryWriter(Callback):
 
     def on_epoch_end(self, trainer, epoch, logs):
         history = trainer.history
-        self.folder.mkdir(parents=True, exist_ok=True)
-        (self.folder / "history.json").write_text(json.dumps(history, indent=1))
+        write_text(self.folder / "history.json", json.dumps(history, indent=1))
         keys = sorted({k for row in history for k in row}, key=lambda k: (k != "epoch", k))
-        with open(self.folder / "history.csv", "w", newline="") as stream:
-            writer = csv.DictWriter(stream, fieldnames=keys)
-            writer.writeheader()
-            writer.writerows(history)
+        table = io.StringIO(newline="")
+        writer = csv.DictWriter(table, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(history)
+        write_text(self.folder / "history.csv", table.getvalue())
 
 
 class ProgressBar(Callback):

@@ -29,8 +29,10 @@ import numpy
 
 from convstack import random as cs_random
 from convstack.anomaly import AnomalyError, detect_anomaly
+from convstack.atomic import remove_stale_temporaries
 from convstack.autograd import no_grad
-from convstack.io.checkpoint import CheckpointError, load_checkpoint, one_line, save_checkpoint
+from convstack.io.checkpoint import CheckpointError, check_weights, load_checkpoint, one_line, save_checkpoint
+from convstack.structure import check_like, kind
 from convstack.train.callbacks import Callback, HistoryWriter, ProgressBar
 from convstack.train.distributed import (
     evaluate_sharded,
@@ -44,7 +46,14 @@ from convstack.train.metrics import confusion_matrix, topk_correct
 
 
 class NonFiniteLossError(FloatingPointError):
-    """The loss became NaN or infinite; the message names the epoch and batch."""
+    """The loss became NaN or infinite; the message names the epoch and batch (also ``epoch``, ``batch``, ``loss``).
+
+    ``batch`` is None when every batch of an epoch was skipped (``on_nonfinite='skip'``).
+    """
+
+    def __init__(self, message: str, epoch: int, batch: int | None, loss: float):
+        super().__init__(message)
+        self.epoch, self.batch, self.loss = epoch, batch, loss
 
 
 class Trainer:
@@ -173,7 +182,7 @@ class Trainer:
         self.model.train()
         self._call("on_epoch_start", self.epoch)
         start = time.perf_counter()
-        total_loss, correct, seen = 0.0, 0, 0
+        total_loss, correct, seen, skipped = 0.0, 0, 0, 0
         batches = len(loader) if hasattr(loader, "__len__") else None
         for batch, (inputs, targets) in enumerate(loader):
             self._batch = batch
@@ -182,10 +191,12 @@ class Trainer:
             local_value = float(loss.item())
             value = local_value if self._group is None else mean_over_ranks(self._group, local_value)
             if not math.isfinite(value):
-                message = f"non-finite loss ({value}) at epoch {self.epoch + 1}, batch {batch + 1}"
                 if self.on_nonfinite == "stop":
-                    raise NonFiniteLossError(message + "; lower the learning rate or pass on_nonfinite='skip'")
+                    raise NonFiniteLossError(
+                        f"non-finite loss ({value}) at epoch {self.epoch + 1}, batch {batch + 1}; lower the "
+                        "learning rate or pass on_nonfinite='skip'", self.epoch + 1, batch + 1, value)
                 self.skipped_steps += 1
+                skipped += 1
                 continue
             self.optimizer.zero_grad()
             loss.backward()
@@ -207,6 +218,10 @@ class Trainer:
             total_loss, correct, seen = sum_over_ranks(self._group, total_loss, correct, seen)
             elapsed = max_over_ranks(self._group, elapsed)
         self.train_time += elapsed
+        if skipped and not seen:  # skipping cannot recover weights that have diverged
+            raise NonFiniteLossError(
+                f"every batch of epoch {self.epoch + 1} ({skipped}) had a non-finite loss: the weights have "
+                "diverged; lower the learning rate", self.epoch + 1, None, value)
         return {
             "epoch": self.epoch + 1,
             "loss": total_loss / max(seen, 1),
@@ -269,9 +284,11 @@ class Trainer:
         mismatch; the model is checked before anything is copied, and should a later part
         not fit, the model, optimizer, scheduler and random state are put back as they were.
         """
+        remove_stale_temporaries(Path(path).parent)  # what writes that a kill interrupted left there
         state = load_checkpoint(path)
         if not isinstance(state.get("model"), dict) or not isinstance(state.get("optimizer"), dict):
             raise CheckpointError(f"{path}: not a training checkpoint (no model and optimizer state to resume from)")
+        check_weights(state["model"], path)
         backup = (
             {key: value.data.copy() for key, value in unwrap(self.model).state_dict().items()},
             self.optimizer.state_dict(),
@@ -279,25 +296,27 @@ class Trainer:
             copy.deepcopy(cs_random.get_rng_state()),
         )
         try:
+            progress = _training_progress(state)
+            callback_states = state.get("callbacks") or []
+            if not isinstance(callback_states, list):
+                raise ValueError(f"callbacks is {kind(callback_states)}, expected a list")
+            for callback, callback_state in zip(self.callbacks, callback_states):
+                if callback_state is not None and hasattr(callback, "state_dict"):
+                    check_like(callback_state, callback.state_dict(), f"callback {type(callback).__name__}")
             unwrap(self.model).load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
             if self.scheduler is not None and state.get("scheduler") is not None:
                 self.scheduler.load_state_dict(state["scheduler"])
             cs_random.set_rng_state(state["rng"])
-            int(state["epoch"])
-        except (KeyError, TypeError, ValueError, RuntimeError) as error:
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as error:
             unwrap(self.model).load_state_dict(backup[0])
             self.optimizer.load_state_dict(backup[1])
             if self.scheduler is not None:
                 self.scheduler.load_state_dict(backup[2])
             cs_random.set_rng_state(backup[3])
             raise CheckpointError(f"{path}: does not fit this model and optimizer: {one_line(error)}") from error
-        self.history = list(state.get("history") or [])
-        self.epoch = int(state["epoch"])
-        best = state.get("best_accuracy")
-        self.best_accuracy = -math.inf if best is None else best
-        self.skipped_steps = state.get("skipped_steps", 0)
-        for callback, callback_state in zip(self.callbacks, state.get("callbacks") or []):
+        self.history, self.epoch, self.best_accuracy, self.skipped_steps = progress
+        for callback, callback_state in zip(self.callbacks, callback_states):
             if callback_state is not None and hasattr(callback, "load_state_dict"):
                 callback.load_state_dict(callback_state)
         if loader is not None and "loader" in state and hasattr(loader, "load_state_dict"):
@@ -306,6 +325,26 @@ class Trainer:
     def _call(self, event: str, *args) -> None:
         for callback in self.callbacks:
             getattr(callback, event)(self, *args)
+
+
+def _training_progress(state: dict) -> tuple:
+    """(history, epoch, best accuracy, skipped steps) from a checkpoint, each checked for its kind."""
+    epoch, history = state["epoch"], state.get("history") or []
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        raise ValueError(f"epoch is {kind(epoch)} ({epoch!r}), expected a non-negative integer")
+    if not isinstance(history, list) or not all(isinstance(row, dict) for row in history):
+        raise ValueError("history is not a list of dicts")
+    for row in history:
+        for key, value in row.items():
+            if not isinstance(key, str) or not (value is None or isinstance(value, (int, float, str))):
+                raise ValueError(f"history entry {key!r} is {kind(value)}, expected a number or a string")
+    best = state.get("best_accuracy")
+    if best is not None and (isinstance(best, bool) or not isinstance(best, (int, float))):
+        raise ValueError(f"best_accuracy is {kind(best)}, expected a number")
+    skipped = state.get("skipped_steps", 0)
+    if isinstance(skipped, bool) or not isinstance(skipped, int) or skipped < 0:
+        raise ValueError(f"skipped_steps is {kind(skipped)}, expected a non-negative integer")
+    return list(history), epoch, -math.inf if best is None else best, skipped
 
 
 def evaluate(model, loader, loss_fn=None, num_classes: int | None = None) -> dict:

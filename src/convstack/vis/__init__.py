@@ -4,7 +4,7 @@ Everything reads the model from outside, through ``named_modules()`` and the mod
 tensor hooks (``register_forward_hook``, ``register_full_backward_hook``,
 ``Tensor.register_hook``); no model has special code for it. Each function returns the
 arrays it computed and, given ``path``, also draws them to a PNG file (matplotlib with
-the Agg backend, imported only then; ``pip install 'convstack[vis]'``).
+the Agg backend, imported only then; a dependency of convstack).
 
     >>> from convstack import vis                                       # doctest: +SKIP
     >>> vis.filter_grid(model.features[0], "filters.png")               # doctest: +SKIP

@@ -10,11 +10,11 @@ matplotlib is needed only to draw; every function of ``convstack.vis`` called wi
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy
 
 from convstack import backend
+from convstack.atomic import atomic_write
 from convstack.tensor import Tensor
 
 
@@ -25,8 +25,8 @@ def figure(width: float, height: float):
         from matplotlib.figure import Figure
     except ImportError:
         raise ImportError(
-            "convstack.vis needs matplotlib to draw pictures: pip install 'convstack[vis]' "
-            "(or pass path=None to get the arrays without drawing)"
+            "convstack.vis needs matplotlib, a dependency of convstack that is missing here, to draw pictures: "
+            "pip install matplotlib (or pass path=None to get the arrays without drawing)"
         ) from None
     fig = Figure(figsize=(width, height), dpi=100)
     FigureCanvasAgg(fig)
@@ -38,10 +38,7 @@ def save(fig, path):
     if hasattr(path, "write"):
         fig.savefig(path, format="png", bbox_inches="tight")
         return path
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", bbox_inches="tight")
-    return path
+    return atomic_write(path, lambda stream: fig.savefig(stream, format="png", bbox_inches="tight"))
 
 
 def to_numpy(value) -> numpy.ndarray:

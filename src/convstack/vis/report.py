@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy
 
+from convstack.atomic import write_text
 from convstack.autograd import no_grad
 from convstack.models.summary import summary
 from convstack.tensor import Tensor
@@ -119,8 +120,7 @@ def write_report(
         parts += ["<h2>Model</h2>", f"<pre>{html.escape(summary(model, input_shape))}</pre>"]
     parts += ["<h2>Configuration</h2>", _table(_config_rows(config)), "</body></html>"]
     path = run_dir / "report.html"
-    path.write_text("\n".join(parts), encoding="utf-8")
-    return path
+    return write_text(path, "\n".join(parts))
 
 
 def _metrics_section(history, results, metrics) -> list:

@@ -129,9 +129,11 @@ def test_relu_gradient_is_zero_at_zero_like_torch():
     np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0, 1.0])
 
 
-def test_inplace_is_accepted_and_leaves_the_input_alone():
+def test_relu_inplace_overwrites_its_input_and_the_others_leave_it_alone():
     x = cs.tensor([-1.0, 2.0])
-    assert F.relu(x, inplace=True).tolist() == [0.0, 2.0]
+    assert F.relu(x, inplace=True) is x and x.tolist() == [0.0, 2.0] and x._version == 1
+    x = cs.tensor([-1.0, 2.0])
+    assert F.leaky_relu(x, 0.5, inplace=True).tolist() == [-0.5, 2.0]  # accepted, computed out of place
     assert x.tolist() == [-1.0, 2.0]
 
 

@@ -234,7 +234,7 @@ def _float_input(op: str, input) -> Tensor:
 
 
 def relu(input, inplace: bool = False) -> Tensor:
-    """max(0, x), element-wise. ``inplace`` is accepted and ignored (the result is a new tensor).
+    """max(0, x), element-wise; with ``inplace``, ``input.relu_()`` (overwrites and returns ``input``).
 
     Shape:
         - Input: any shape. Output: same shape.
@@ -243,7 +243,8 @@ def relu(input, inplace: bool = False) -> Tensor:
         >>> F.relu(cs.tensor([-1.0, 2.0]))
         tensor([0., 2.])
     """
-    return ReLU.apply(_float_input("relu", input))
+    input = _float_input("relu", input)
+    return input.relu_() if inplace else ReLU.apply(input)
 
 
 def leaky_relu(input, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:

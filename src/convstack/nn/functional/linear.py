@@ -16,11 +16,15 @@ class Linear(Function):
         out = rows @ weight.T  # (M, out)
         if bias is not None:
             out += bias
-        self.rows, self.weight, self.x_shape = rows, weight, x.shape
+        # Each operand is kept only for the other's gradient (as PyTorch): less memory, and no
+        # version check on a tensor that backward will not read.
+        self.rows = rows if self.needs_input_grad[1] else None
+        self.weight = weight if self.needs_input_grad[0] else None
+        self.out_features, self.x_shape = out_features, x.shape
         return out.reshape(x.shape[:-1] + (out_features,))
 
     def backward(self, grad):
-        grad_rows = grad.reshape(-1, self.weight.shape[0])  # (M, out)
+        grad_rows = grad.reshape(-1, self.out_features)  # (M, out)
         grad_x = (grad_rows @ self.weight).reshape(self.x_shape) if self.needs_input_grad[0] else None
         grad_weight = grad_rows.T @ self.rows if self.needs_input_grad[1] else None
         grad_bias = None

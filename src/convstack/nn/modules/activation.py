@@ -1,7 +1,8 @@
 """Activation layers: each wraps one element-wise (or softmax) op of ``nn.functional``.
 
-``inplace`` is accepted, and shown by ``repr``, so that PyTorch model code ports
-unchanged; convstack always computes out of place (same values, same gradients).
+``ReLU(inplace=True)`` overwrites its input (``relu_``, with PyTorch's version checks);
+the other layers accept ``inplace``, and show it in ``repr``, so that PyTorch model code
+ports unchanged, but compute out of place (same values, same gradients).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class ReLU(Configurable, Module):
         check.done()
 
     def forward(self, input):
-        return F.relu(input)
+        return F.relu(input, inplace=self.inplace)
 
     def extra_repr(self) -> str:
         return "inplace=True" if self.inplace else ""

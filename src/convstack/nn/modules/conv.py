@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy
 
+from convstack.backend import check_allocation, get_array_module
 from convstack.nn import functional as F
 from convstack.nn import init
 from convstack.nn.modules._args import ArgumentCheck, Configurable
 from convstack.nn.modules.module import Module, check_input_dtype, check_spatial_input
-from convstack.nn.modules.parameter import Parameter
+from convstack.nn.modules.parameter import Parameter, empty_parameter
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
@@ -78,7 +79,8 @@ class _ConvNd(Configurable, Module):
             shape = (in_channels, out_channels // groups, *self.kernel_size)
         else:
             shape = (out_channels, in_channels // groups, *self.kernel_size)
-        self.weight = Parameter(numpy.empty(shape, dtype=dtype))
+        sizes = f"in_channels {in_channels}, out_channels {out_channels}, kernel_size {self.kernel_size}"
+        self.weight = empty_parameter(shape, dtype, type(self).__name__, sizes)
         self.bias = Parameter(numpy.empty(out_channels, dtype=dtype)) if bias else None
         self._setup_padding()
         self.reset_parameters()
@@ -117,9 +119,27 @@ class _ConvNd(Configurable, Module):
         init.default_reset_(self.weight, self.bias, generator)
 
     def _check_input(self, input) -> None:
-        """Rank N+2 (or N+1 unbatched), ``in_channels`` channels, the weight's dtype (run by ``Module.__call__``)."""
+        """Rank N+2 (or N+1 unbatched), ``in_channels`` channels, the weight's dtype, and an output that can fit
+        in memory (run by ``Module.__call__``)."""
         check_spatial_input(input, self._spatial_dims, self.in_channels)
         check_input_dtype(input, self.weight.dtype)
+        shape = getattr(input, "shape", None)
+        if shape is not None:
+            check_allocation(self._output_bound(shape) * self.weight.data.itemsize, "the output",
+                             f"input shape {tuple(shape)}", xp=get_array_module(self.weight.data))
+
+    def _output_bound(self, shape) -> int:
+        """An upper bound on the output's element count for an input of ``shape`` (cheap: no padding details)."""
+        n = self._spatial_dims
+        pads = self._reversed_padding_repeated_twice
+        count = self.out_channels * (shape[0] if len(shape) == n + 2 else 1)
+        for axis, size in enumerate(shape[-n:]):
+            stride, dilation, kernel = self.stride[axis], self.dilation[axis], self.kernel_size[axis]
+            if self._transposed:
+                count *= (size - 1) * stride + dilation * (kernel - 1) + stride  # output_padding < stride
+            else:
+                count *= (size + pads[2 * (n - 1 - axis)] + pads[2 * (n - 1 - axis) + 1]) // stride + 1
+        return count
 
     def get_config(self) -> dict:
         config = {

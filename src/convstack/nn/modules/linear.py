@@ -8,7 +8,7 @@ from convstack.nn import functional as F
 from convstack.nn import init
 from convstack.nn.modules._args import ArgumentCheck, Configurable
 from convstack.nn.modules.module import Module, check_input_dtype
-from convstack.nn.modules.parameter import Parameter
+from convstack.nn.modules.parameter import Parameter, empty_parameter
 
 
 class Identity(Configurable, Module):
@@ -46,7 +46,8 @@ class Linear(Configurable, Module):
         check.boolean("bias", bias)
         dtype = check.float_dtype(dtype)
         check.done()
-        self.weight = Parameter(numpy.empty((out_features, in_features), dtype=dtype))
+        sizes = f"in_features {in_features}, out_features {out_features}"
+        self.weight = empty_parameter((out_features, in_features), dtype, "Linear", sizes)
         self.bias = Parameter(numpy.empty(out_features, dtype=dtype)) if bias else None
         self.reset_parameters()
 

@@ -18,7 +18,7 @@ from convstack.nn import functional as F
 from convstack.nn import init
 from convstack.nn.modules._args import ArgumentCheck, Configurable
 from convstack.nn.modules.module import Module
-from convstack.nn.modules.parameter import Parameter
+from convstack.nn.modules.parameter import Parameter, empty_parameter
 
 
 class _UnsharedConvNd(Configurable, Module):
@@ -38,7 +38,8 @@ class _UnsharedConvNd(Configurable, Module):
 
     def _make_parameters(self, lead, bias, dtype) -> None:
         shape = tuple(lead) + (self.out_channels, self.in_channels) + self.kernel_size
-        self.weight = Parameter(numpy.empty(shape, dtype=dtype))
+        sizes = f"in_channels {self.in_channels}, out_channels {self.out_channels}, kernel_size {self.kernel_size}"
+        self.weight = empty_parameter(shape, dtype, type(self).__name__, sizes)
         self.bias = Parameter(numpy.empty(tuple(lead) + (self.out_channels,), dtype=dtype)) if bias else None
         self.reset_parameters()
 

@@ -6,7 +6,8 @@ PyTorch's dotted names (``features.0.weight``). ``training`` is a per-module
 attribute, set down the tree by ``train()``/``eval()``; no global mode flag exists.
 
 Layers that take a tensor of a known layout define ``_check_input(input)``, raising
-``ValueError`` (or ``TypeError`` for a dtype) with the expected and received shapes;
+``ValueError`` (or ``TypeError`` for a dtype, ``MemoryError`` for an output that cannot
+fit) with the expected and received shapes;
 ``__call__`` runs it before ``forward`` and prefixes the layer's path in the model
 (``features.3 (Conv2d): expected input with 6 channels, got 3 ...``). Paths come from
 the stack of running calls kept in ``convstack.anomaly`` (computed only on an error or
@@ -426,8 +427,8 @@ class Module:
     def _checked(self, input) -> None:
         try:
             self._check_input(input)
-        except (ValueError, TypeError) as error:
-            kind = TypeError if isinstance(error, TypeError) else ValueError
+        except (ValueError, TypeError, MemoryError) as error:
+            kind = next(k for k in (TypeError, MemoryError, ValueError) if isinstance(error, k))
             raise kind(_name_the_layer(self, error)) from None
 
     def _call(self, args, kwargs):

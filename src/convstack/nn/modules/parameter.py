@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
+import numpy
+
+from convstack.backend import check_allocation, format_bytes
 from convstack.tensor import Tensor
 
 
@@ -37,3 +42,19 @@ class Parameter(Tensor):
             copied.grad = Tensor._make(self.grad.data.copy())
         memo[id(self)] = copied
         return copied
+
+
+def empty_parameter(shape: tuple, dtype, layer: str, arguments: str) -> Parameter:
+    """An uninitialised ``Parameter`` of ``shape``, refused with ``MemoryError`` before allocating if it cannot fit.
+
+    The check counts the weight and the float64 random draw that initialises it (``nn.init``).
+
+    Args:
+        layer: the layer's type, named in the message (``"Linear"``).
+        arguments: the constructor arguments that make it that big (``"in_features 100000, out_features 100000"``).
+    """
+    count = math.prod(shape)
+    nbytes = count * numpy.dtype(dtype).itemsize
+    check_allocation(nbytes + count * 8, f"{layer}: a weight of shape {tuple(shape)} ({format_bytes(nbytes)}) with "
+                     "its float64 initial draw", arguments, hint="choose smaller sizes")
+    return Parameter(numpy.empty(shape, dtype=dtype))

@@ -100,6 +100,7 @@ class PartialConv2d(Conv2d):
         """``Conv2d``'s default initialisation, then the unconnected weights set to zero."""
         super().reset_parameters(generator)
         self.weight.data *= self.connection_mask.data
+        self.weight._bump_version("PartialConv2d.reset_parameters")
 
     def effective_parameter_count(self) -> int:
         """Weights that are connected plus the biases: ``sum(connections) * prod(kernel_size) + out_channels``."""

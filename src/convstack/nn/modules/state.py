@@ -64,4 +64,5 @@ def load_into(module, state_dict, strict: bool) -> tuple[list, list]:
             target = targets[key]
             xp = backend.get_array_module(target.data)
             target.data[...] = xp.asarray(array).astype(target.dtype, copy=False)
+            target._bump_version("load_state_dict")
     return missing, unexpected
