@@ -10,6 +10,7 @@ from pathlib import Path
 from convstack import data, optim
 from convstack import random as cs_random
 from convstack.cli import args as A
+from convstack.cli import augment_options
 from convstack.cli.common import (
     as_float_list,
     build_model,
@@ -68,6 +69,7 @@ def add_parser(subparsers):
         help="outputs of the model's head (default: the dataset's classes); a new head when "
         "--init-from has another size",
     )
+    augment_options.add_arguments(p)
     p.set_defaults(run=run)
 
 
@@ -88,11 +90,12 @@ def run(args) -> int:
     base = train_raw.dataset if isinstance(train_raw, data.Subset) else train_raw
     mean, std = data.channel_stats(base.images)
     transform = transform_for(mean, std)
-    train_set = data.ImageArrayDataset(base.images, base.labels, transform=transform, classes=base.classes)
+    channels, height, _ = image_shape(base)
+    train_transform = augment_options.train_transform(args, args.dataset, height, mean, std)
+    train_set = data.ImageArrayDataset(base.images, base.labels, transform=train_transform, classes=base.classes)
     if isinstance(train_raw, data.Subset):
         train_set = data.Subset(train_set, train_raw.indices)
     test_set = data.ImageArrayDataset(test_raw.images, test_raw.labels, transform=transform, classes=test_raw.classes)
-    channels, height, _ = image_shape(base)
     classes = list(base.classes) if base.classes is not None else [str(i) for i in range(int(base.labels.max()) + 1)]
     if args.num_classes is not None and args.num_classes < len(classes):
         print(
@@ -115,6 +118,7 @@ def run(args) -> int:
             k: getattr(args, k)
             for k in ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "scheduler", "seed")
         },
+        "augmentation": augment_options.describe(args),
     }
     model = build_model(config)
     if args.init_from or args.freeze:
@@ -131,7 +135,10 @@ def run(args) -> int:
         optimizer = optim.Adam(groups, lr=args.lr)
     else:
         optimizer = optim.AdamW(groups, lr=args.lr)
-    train_loader = data.DataLoader(train_set, batch_size=args.batch_size, shuffle=True, prefetch=2)
+    train_loader = data.DataLoader(
+        train_set, batch_size=args.batch_size, shuffle=True, prefetch=2,
+        batch_transform=augment_options.batch_transform(args, num_classes), **augment_options.loader_options(args),
+    )
     test_loader = data.DataLoader(test_set, batch_size=256)
     scheduler, interval = None, "epoch"
     if args.scheduler == "cosine":
@@ -146,6 +153,7 @@ def run(args) -> int:
     trainer = Trainer(
         model,
         optimizer,
+        loss_fn=augment_options.loss_fn(args),
         scheduler=scheduler,
         scheduler_interval=interval,
         out_dir=out,
@@ -156,7 +164,10 @@ def run(args) -> int:
     (out / "config.json").write_text(json.dumps(config, indent=1))
     print(f"training {args.model} on {args.dataset} for {args.epochs} epochs; run folder {out}", file=sys.stderr)
     start = time.perf_counter()
-    trainer.fit(train_loader, test_loader, epochs=args.epochs, resume=args.resume)
+    try:
+        trainer.fit(train_loader, test_loader, epochs=args.epochs, resume=args.resume)
+    finally:
+        train_loader.shutdown_workers()
     elapsed = time.perf_counter() - start
     results = evaluate(model, test_loader, num_classes=len(classes))
     summary = {
