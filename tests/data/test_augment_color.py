@@ -189,3 +189,16 @@ def test_docstring_examples_run():
     for module in (color, blur, erasing):
         result = doctest.testmod(module, extraglobs={"numpy": np}, optionflags=doctest.ELLIPSIS)
         assert result.failed == 0
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda image: TF.adjust_hue(image, 0.6), r"adjust_hue: invalid value for argument `hue_factor`: expected a number "
+                                              r"in \[-0.5, 0.5\]"),
+    (lambda image: TF.adjust_brightness(image, -1), "adjust_brightness: invalid value for argument `brightness_fac"),
+    (lambda image: TF.posterize(image, 9), "posterize: invalid value for argument `bits`: expected an integer from 0"),
+    (lambda image: TF.solarize(image, -1), "solarize: invalid value for argument `threshold`"),
+    (lambda image: TF.adjust_sharpness(image, -0.5), "adjust_sharpness: invalid value for argument `sharpness_factor`"),
+])
+def test_functional_ops_check_their_argument(rgb, call, message):
+    with pytest.raises(ValueError, match=message):
+        call(rgb)

@@ -16,7 +16,8 @@ from convstack.vis._model import default_cam_layer
 @pytest.mark.parametrize("build, shape, expected", [
     (lambda: resnet18(num_classes=10, input_size=32, width=8), (3, 32, 32), "layer4.1"),
     (resnet20, (3, 32, 32), "layer3.2"),
-    (lambda: vgg11(num_classes=10, input_size=32, hidden=16), (3, 32, 32), "features.19"),  # the ReLU before the last pool
+    # VGG-11: the ReLU before the last max pool.
+    (lambda: vgg11(num_classes=10, input_size=32, hidden=16), (3, 32, 32), "features.19"),
     (lenet5, (1, 28, 28), "features.4"),
     (lambda: googlenet(num_classes=10, input_size=32), (3, 32, 32), "inception5b"),
     (lenet5_original, (1, 32, 32), "C5"),  # its one squash module runs five times: the conv it follows

@@ -146,11 +146,15 @@ def _hsv_to_rgb(h, s, v, xp):
     return xp.moveaxis(out, 0, 1).astype(h.dtype, copy=False)
 
 
-def _functional(kernel, op):
+def _functional(kernel, op, low=0.0, high=float("inf")):
+    argument = op.replace("adjust_", "") + "_factor"
+
     def adjust(img, factor):
         from convstack.data._transform import _unwrap
         from convstack.tensor import Tensor
 
+        if isinstance(factor, bool) or not isinstance(factor, numbers.Real) or not low <= factor <= high:
+            raise invalid(op, argument, f"a number in [{low:g}, {high:g}]", factor)
         array, wrap = _unwrap(img, op)
         if array.ndim < 3:
             raise ValueError(f"{op}: expected an image (..., C, H, W), received shape {tuple(array.shape)}")
@@ -166,7 +170,7 @@ def _functional(kernel, op):
 adjust_brightness = _functional(brightness_batch, "adjust_brightness")
 adjust_contrast = _functional(contrast_batch, "adjust_contrast")
 adjust_saturation = _functional(saturation_batch, "adjust_saturation")
-adjust_hue = _functional(hue_batch, "adjust_hue")
+adjust_hue = _functional(hue_batch, "adjust_hue", low=-0.5, high=0.5)
 
 
 def _factor_range(value, argument, center=1.0, bound=(0.0, float("inf"))):

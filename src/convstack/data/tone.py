@@ -13,10 +13,13 @@ On (N, C, H, W) batches, float in [0, 1] or uint8, one magnitude per sample:
 
 from __future__ import annotations
 
+import numbers
+
 import numpy
 
 from convstack import backend
 from convstack.data.color import bound_of, per_sample, to_dtype, work_array
+from convstack.nn.functional._utils import invalid
 
 
 def sharpness_batch(image, factors):
@@ -104,16 +107,18 @@ def invert_batch(image, _unused=None):
     return (bound_of(image.dtype) - image).astype(image.dtype)
 
 
-def _functional(kernel, op, takes_value=True):
+def _functional(kernel, op, argument=None, check=None, expected=""):
     def adjust(img, *value):
         from convstack.data._transform import _unwrap
         from convstack.tensor import Tensor
 
+        if argument is not None and (len(value) != 1 or isinstance(value[0], bool) or not check(value[0])):
+            raise invalid(op, argument, expected, value[0] if len(value) == 1 else value)
         array, wrap = _unwrap(img, op)
         if array.ndim < 3:
             raise ValueError(f"{op}: expected an image (..., C, H, W), received shape {tuple(array.shape)}")
         flat = array.reshape(-1, *array.shape[-3:])
-        values = numpy.full(flat.shape[0], value[0]) if takes_value else None
+        values = numpy.full(flat.shape[0], value[0]) if argument is not None else None
         out = kernel(flat, values).reshape(array.shape)
         return Tensor._make(out) if wrap else out
 
@@ -122,9 +127,12 @@ def _functional(kernel, op, takes_value=True):
     return adjust
 
 
-adjust_sharpness = _functional(sharpness_batch, "adjust_sharpness")
-posterize = _functional(posterize_batch, "posterize")
-solarize = _functional(solarize_batch, "solarize")
-autocontrast = _functional(autocontrast_batch, "autocontrast", takes_value=False)
-equalize = _functional(equalize_batch, "equalize", takes_value=False)
-invert = _functional(invert_batch, "invert", takes_value=False)
+adjust_sharpness = _functional(sharpness_batch, "adjust_sharpness", "sharpness_factor",
+                               lambda v: isinstance(v, numbers.Real) and v >= 0, "a non-negative number")
+posterize = _functional(posterize_batch, "posterize", "bits",
+                        lambda v: isinstance(v, (int, numpy.integer)) and 0 <= v <= 8, "an integer from 0 to 8")
+solarize = _functional(solarize_batch, "solarize", "threshold",
+                       lambda v: isinstance(v, numbers.Real) and v >= 0, "a non-negative number (in the image's units)")
+autocontrast = _functional(autocontrast_batch, "autocontrast")
+equalize = _functional(equalize_batch, "equalize")
+invert = _functional(invert_batch, "invert")
