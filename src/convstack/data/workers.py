@@ -147,6 +147,11 @@ def _worker_main(worker_id, num_workers, payload, tasks, results, worker_init_fn
 
 
 def _shutdown(workers, tasks, results) -> None:
+    try:  # tasks not yet taken need not be made: the stop signals go to the front
+        while True:
+            tasks.get_nowait()
+    except (queue.Empty, OSError, ValueError):
+        pass
     for _ in workers:
         try:
             tasks.put(None)
