@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import enum
 import math
+import numbers
 
 import numpy
 
@@ -46,7 +47,7 @@ def check_fill(fill, op: str):
     """``fill``: None, a number, or a sequence of numbers (one per channel); returned as a tuple or None."""
     if fill is None:
         return None
-    values = (fill,) if isinstance(fill, (int, float)) and not isinstance(fill, bool) else fill
+    values = (fill,) if isinstance(fill, numbers.Real) and not isinstance(fill, bool) else fill
     try:
         values = tuple(float(v) for v in values)
     except (TypeError, ValueError):

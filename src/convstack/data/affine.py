@@ -28,8 +28,9 @@ from convstack.data._sampling import (
     inverse_affine_matrices,
     warp,
 )
-from convstack.data._transform import Transform, resolve_generator
+from convstack.data._transform import Transform, _unwrap, resolve_generator
 from convstack.nn.functional._utils import invalid
+from convstack.tensor import Tensor
 
 
 def as_batch_of_images(array, batched: bool):
@@ -75,9 +76,6 @@ def rotate(img, angle, interpolation="nearest", expand=False, center=None, fill=
 
 
 def _warp_one(img, angle, tx, ty, scale, shear_x, shear_y, interpolation, fill, center, expand=False):
-    from convstack.data._transform import _unwrap
-    from convstack.tensor import Tensor
-
     array, wrap = _unwrap(img, "affine")
     four_d, restore = as_batch_of_images(array, batched=False)
     out = _apply(four_d, angle, tx, ty, scale, shear_x, shear_y, interpolation_mode(interpolation, "affine"),

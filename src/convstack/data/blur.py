@@ -15,9 +15,10 @@ import numpy
 
 from convstack import backend
 from convstack.data._sampling import restore_dtype
-from convstack.data._transform import Transform, resolve_generator
+from convstack.data._transform import Transform, _unwrap, resolve_generator
 from convstack.data.affine import as_batch_of_images
 from convstack.nn.functional._utils import invalid
+from convstack.tensor import Tensor
 
 
 def gaussian_kernel1d(kernel_size: int, sigma) -> numpy.ndarray:
@@ -68,9 +69,6 @@ def gaussian_blur(img, kernel_size, sigma=None):
         kernel_size: odd int, or (kx, ky) (width first, as torchvision).
         sigma: a number or (sigma_x, sigma_y); default ``0.3 * ((k - 1) * 0.5 - 1) + 0.8`` per axis.
     """
-    from convstack.data._transform import _unwrap
-    from convstack.tensor import Tensor
-
     kx, ky = _kernel_size(kernel_size, "gaussian_blur")
     if sigma is None:
         sigma = [0.3 * ((k - 1) * 0.5 - 1) + 0.8 for k in (kx, ky)]

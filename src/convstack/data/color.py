@@ -20,8 +20,9 @@ import numbers
 import numpy
 
 from convstack import backend
-from convstack.data._transform import Transform, resolve_generator
+from convstack.data._transform import Transform, _unwrap, resolve_generator
 from convstack.nn.functional._utils import invalid
+from convstack.tensor import Tensor
 
 
 def bound_of(dtype) -> float:
@@ -150,9 +151,6 @@ def _functional(kernel, op, low=0.0, high=float("inf")):
     argument = op.replace("adjust_", "") + "_factor"
 
     def adjust(img, factor):
-        from convstack.data._transform import _unwrap
-        from convstack.tensor import Tensor
-
         if isinstance(factor, bool) or not isinstance(factor, numbers.Real) or not low <= factor <= high:
             raise invalid(op, argument, f"a number in [{low:g}, {high:g}]", factor)
         array, wrap = _unwrap(img, op)

@@ -18,10 +18,11 @@ import numpy
 
 from convstack import backend
 from convstack.data._sampling import interpolation_mode, restore_dtype
-from convstack.data._transform import Transform, resolve_generator
+from convstack.data._transform import Transform, _unwrap, resolve_generator
 from convstack.data.affine import as_batch_of_images
 from convstack.data.geometric import _pad
 from convstack.nn.functional._utils import invalid, ntuple
+from convstack.tensor import Tensor
 
 
 def resize_taps(start, length, out_size: int, interpolation: str, antialias: bool):
@@ -83,9 +84,6 @@ def resized_crop_batch(four_d, top, left, height, width, size, interpolation="bi
 
 def resized_crop(img, top, left, height, width, size, interpolation="bilinear", antialias=True):
     """Crop ``img`` (..., H, W) to the box and resize it to ``size`` (``v2.functional.resized_crop``)."""
-    from convstack.data._transform import _unwrap
-    from convstack.tensor import Tensor
-
     array, wrap = _unwrap(img, "resized_crop")
     four_d, restore = as_batch_of_images(array, batched=False)
     size = ntuple(size, 2, "resized_crop", "size")

@@ -18,8 +18,10 @@ import numbers
 import numpy
 
 from convstack import backend
+from convstack.data._transform import _unwrap
 from convstack.data.color import bound_of, per_sample, to_dtype, work_array
 from convstack.nn.functional._utils import invalid
+from convstack.tensor import Tensor
 
 
 def sharpness_batch(image, factors):
@@ -109,9 +111,6 @@ def invert_batch(image, _unused=None):
 
 def _functional(kernel, op, argument=None, check=None, expected=""):
     def adjust(img, *value):
-        from convstack.data._transform import _unwrap
-        from convstack.tensor import Tensor
-
         if argument is not None and (len(value) != 1 or isinstance(value[0], bool) or not check(value[0])):
             raise invalid(op, argument, expected, value[0] if len(value) == 1 else value)
         array, wrap = _unwrap(img, op)
