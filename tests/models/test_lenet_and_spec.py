@@ -79,14 +79,14 @@ def test_summary_shows_the_lecture_example():
     # A 3x32x32 input through ten 5x5 filters with padding 2 gives 10x32x32 and 760 parameters.
     model = from_spec("conv10k5p2", in_channels=3, num_classes=2, input_size=32)
     rows = summary_rows(model, (3, 32, 32))
-    assert rows[0] == ("0", "Conv2d", (10, 32, 32), 760)
+    assert rows[0][:4] == ("0", "Conv2d", (3, 32, 32), (10, 32, 32)) and rows[0].params == 760
     text = summary(model, (3, 32, 32))
     assert "10x32x32" in text and "760" in text and f"Total params: {count(model):,}" in text
 
 
 def test_summary_of_lenet5_lists_every_layer():
     rows = summary_rows(lenet5(), (1, 28, 28))
-    shapes = [r[2] for r in rows]
+    shapes = [r.output_shape for r in rows]
     assert shapes[:6] == [(6, 28, 28), (6, 28, 28), (6, 14, 14), (16, 10, 10), (16, 10, 10), (16, 5, 5)]
-    assert shapes[-1] == (10,) and sum(r[3] for r in rows) == 61_706
+    assert shapes[-1] == (10,) and sum(r.params for r in rows) == 61_706
     np.testing.assert_equal(len(rows), 12)

@@ -19,6 +19,7 @@ from convstack import allocator, data, distributed, optim, threads
 from convstack import random as cs_random
 from convstack.atomic import write_text
 from convstack.cli import args as A
+from convstack.cli import augment_options
 from convstack.cli.common import (
     as_float_list,
     build_model,
@@ -55,7 +56,11 @@ DEFAULTS = {
     "init_from": None,
     "freeze": [],
     "num_classes": None,
+    **augment_options.DEFAULTS,
 }
+# Options that may change on --resume without changing the run: the same batches come out whatever the
+# number of DataLoader workers.
+FREE_ON_RESUME = ("workers",)
 HYPERPARAMETERS = ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "scheduler", "seed",
                    "limit_train")
 
@@ -130,6 +135,7 @@ def add_parser(subparsers):
         metavar="SECONDS",
         help="with several processes: how long one waits for the others before the run stops (default 120)",
     )
+    augment_options.add_arguments(p)
     p.set_defaults(run=run, train_parser=p)
 
 
@@ -144,7 +150,8 @@ def resume_options(args, checkpoint) -> None:
     re-planned for it (from the next epoch on, the rate a run started with that many epochs
     would have had); a one-cycle schedule, planned batch by batch for the stored total,
     refuses it. Everything else that changes the run (model, data, optimizer and its
-    hyperparameters, seed, initial weights, frozen layers) must be as stored.
+    hyperparameters, seed, initial weights, frozen layers, augmentation) must be as stored; the number of
+    DataLoader workers may change (the batches do not).
     Returns the stored options.
     """
     config = load_checkpoint(checkpoint).get("config")
@@ -153,12 +160,13 @@ def resume_options(args, checkpoint) -> None:
     stored = dict(config.get("hyperparameters") or {})
     stored.update(model=config.get("model"), dataset=config.get("dataset"), init_from=config.get("init_from"),
                   freeze=config.get("freeze") or [])
+    stored.update(config.get("augmentation") or {})
     if "num_classes" in (config.get("model_options") or {}):
         stored["num_classes"] = config["model_options"]["num_classes"]
     conflicts = []
     for name, default in DEFAULTS.items():
         given = getattr(args, name)
-        if name not in stored:  # written by an older convstack: the command line (or the default) decides
+        if name not in stored or name in FREE_ON_RESUME:  # (an older run's, or one that does not change the run)
             setattr(args, name, default if given is None else given)
             continue
         if given is None or given == stored[name]:
@@ -230,11 +238,12 @@ def _train(args, group) -> int:
     base = train_raw.dataset if isinstance(train_raw, data.Subset) else train_raw
     mean, std = data.channel_stats(base.images)
     transform = transform_for(mean, std)
-    train_set = data.ImageArrayDataset(base.images, base.labels, transform=transform, classes=base.classes)
+    channels, height, _ = image_shape(base)
+    train_transform = augment_options.train_transform(args, args.dataset, height, mean, std)
+    train_set = data.ImageArrayDataset(base.images, base.labels, transform=train_transform, classes=base.classes)
     if isinstance(train_raw, data.Subset):
         train_set = data.Subset(train_set, train_raw.indices)
     test_set = data.ImageArrayDataset(test_raw.images, test_raw.labels, transform=transform, classes=test_raw.classes)
-    channels, height, _ = image_shape(base)
     classes = list(base.classes) if base.classes is not None else [str(i) for i in range(int(base.labels.max()) + 1)]
     if args.num_classes is not None and args.num_classes < len(classes):
         print(
@@ -254,6 +263,7 @@ def _train(args, group) -> int:
         "classes": classes,
         "normalize": {"mean": as_float_list(mean), "std": as_float_list(std)},
         "hyperparameters": {k: getattr(args, k) for k in HYPERPARAMETERS},
+        "augmentation": augment_options.describe(args),
     }
     model = build_model(config)
     if args.resume and (args.init_from or args.freeze):  # the checkpoint holds the weights: only freeze again
@@ -274,10 +284,16 @@ def _train(args, group) -> int:
     else:
         optimizer = optim.AdamW(groups, lr=args.lr)
     if group is None:
-        train_loader = data.DataLoader(train_set, batch_size=args.batch_size, shuffle=True, prefetch=2)
+        train_loader = data.DataLoader(
+            train_set, batch_size=args.batch_size, shuffle=True, prefetch=2,
+            batch_transform=augment_options.batch_transform(args, num_classes),
+            **augment_options.loader_options(args))
     else:  # each rank a shard of every epoch; the Trainer sets the sampler's epoch
         sampler = data.DistributedSampler(train_set, group.size, group.rank, seed=args.seed)
-        train_loader = data.DataLoader(train_set, batch_size=args.batch_size, sampler=sampler, prefetch=2)
+        train_loader = data.DataLoader(
+            train_set, batch_size=args.batch_size, sampler=sampler, prefetch=2,
+            batch_transform=augment_options.batch_transform(args, num_classes),
+            **augment_options.loader_options(args))
         model = DistributedDataParallel(model, process_group=group)
     test_loader = data.DataLoader(test_set, batch_size=256)
     scheduler, interval = None, "epoch"
@@ -293,6 +309,7 @@ def _train(args, group) -> int:
     trainer = Trainer(
         model,
         optimizer,
+        loss_fn=augment_options.loss_fn(args),
         scheduler=scheduler,
         scheduler_interval=interval,
         out_dir=out,
@@ -322,6 +339,8 @@ def _train(args, group) -> int:
                              f"lower --lr (the rate was {lr:g})") from None
         raise ValueError(f"non-finite loss ({error.loss}) at epoch {error.epoch}, batch {error.batch}; lower --lr "
                          f"(the rate was {lr:g}) or pass --on-nonfinite skip") from None
+    finally:
+        train_loader.shutdown_workers()
     elapsed = time.perf_counter() - start
     if trainer.skipped_steps and main:
         print(f"skipped {trainer.skipped_steps} steps with a non-finite loss (--on-nonfinite skip)", file=sys.stderr)

@@ -23,7 +23,8 @@ def add_parser(subparsers):
     p.add_argument(
         "--layer",
         default=None,
-        help="layer name as in `convstack summary` (default: first conv for filters/maps, last conv for gradcam; "
+        help="layer name as in `convstack summary` (default: first conv for filters/maps; for gradcam the last "
+        "conv block's output after its nonlinearity; "
         "for deconv, project that layer's strongest activation instead of the class score)",
     )
     p.add_argument("--target", type=int, default=None, help="class to explain (default: the predicted class)")
@@ -66,8 +67,7 @@ def run(args) -> int:
         elif what == "saliency":
             vis.saliency(model, input, target, written[0], image=raw)
         elif what == "gradcam":
-            name = args.layer or _model.default_conv(model, "last", "visualize")
-            vis.grad_cam(model, name, input, target, written[0], image=raw)
+            vis.grad_cam(model, args.layer, input, target, written[0], image=raw)  # None: the last block's output
         elif what == "guided":
             vis.guided_backprop(model, input, target, written[0], image=raw)
         else:

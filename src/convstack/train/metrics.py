@@ -6,7 +6,13 @@ import numpy
 
 
 def topk_correct(logits: numpy.ndarray, targets: numpy.ndarray, k: int) -> int:
-    """How many rows of ``logits`` (N, C) have their target among the k highest scores."""
+    """How many rows of ``logits`` (N, C) have their target among the k highest scores.
+
+    ``targets`` are class indices (N,), or probabilities (N, C) (MixUp, CutMix), whose most
+    probable class counts as the target.
+    """
+    if targets.ndim == 2:
+        targets = targets.argmax(axis=1)
     k = min(k, logits.shape[1])
     if k == 1:
         return int((logits.argmax(axis=1) == targets).sum())

@@ -11,6 +11,7 @@ import contextlib
 import numpy
 
 from convstack import backend
+from convstack.autograd import no_grad
 from convstack.nn.modules.conv import Conv2d
 from convstack.tensor import Tensor
 from convstack.vis._plot import to_numpy
@@ -42,6 +43,51 @@ def default_conv(model, which: str, op: str) -> str:
     if not names:
         raise ValueError(f"{op}: the model has no Conv2d layer; pass a layer name ({', '.join(layer_names(model))})")
     return names[0] if which == "first" else names[-1]
+
+
+def default_cam_layer(model, batch, op: str) -> str:
+    """The last convolution block's output after its nonlinearity: Grad-CAM's default layer.
+
+    One forward pass of ``batch`` (no graph) records, in the order they finish, every layer's
+    output. From the last 2-D convolution on, the layers whose output is (N, K, h, w) at that
+    convolution's resolution follow it (batch norm, the nonlinearity, the block that ends
+    there); the last of them is the block's output, after its ReLU. Where several layers
+    return that same tensor (a block, the stage holding it), the innermost that runs once is
+    named (``layer4.1`` in ResNet-18, ``features.19`` in VGG-11, ``features.4`` in LeNet-5);
+    a nonlinearity module shared by several places falls back to the last layer that runs once.
+    A model without a Conv2d raises a ValueError naming its layers.
+    """
+    finished, calls, handles = [], {}, []
+    for name, module in model.named_modules():
+        if not name:
+            continue
+
+        def record(mod, args, output, name=name):
+            calls[name] = calls.get(name, 0) + 1
+            finished.append((name, mod, output))
+
+        handles.append(module.register_forward_hook(record))
+    try:
+        with probing(model), no_grad():
+            model(Tensor(batch[:1]))
+    finally:
+        for handle in handles:
+            handle.remove()
+    convs = [i for i, (_, module, output) in enumerate(finished)
+             if isinstance(module, Conv2d) and isinstance(output, Tensor) and output.ndim == 4]
+    if not convs:
+        raise ValueError(f"{op}: the model has no Conv2d layer; pass a layer name ({', '.join(layer_names(model))})")
+    resolution = finished[convs[-1]][2].shape[2:]
+    followers = [(name, output) for name, _, output in finished[convs[-1]:]
+                 if isinstance(output, Tensor) and output.ndim == 4 and output.shape[2:] == resolution]
+    last = followers[-1][1]
+    for name, output in followers[1:]:  # after the convolution (an in-place ReLU returns the convolution's output)
+        if output is last and calls[name] == 1:
+            return name
+    # The nonlinearity is one module called at several places (LeNet-5 1998's squash): the
+    # latest layer that runs once, the convolution itself at worst.
+    once = [name for name, _ in followers if calls[name] == 1]
+    return once[-1] if once else followers[-1][0]
 
 
 def model_dtype_device(model):

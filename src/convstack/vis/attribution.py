@@ -7,12 +7,14 @@ so any model works without changes.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy
 
 from convstack.data.transforms import Resize
 from convstack.tensor import Tensor
 from convstack.vis import _plot
-from convstack.vis._model import as_batch, backward_from_scores, default_conv, find_layer, probing
+from convstack.vis._model import as_batch, backward_from_scores, default_cam_layer, find_layer, probing
 from convstack.vis._plot import to_numpy
 
 
@@ -55,20 +57,23 @@ def grad_cam(model, layer_name, input, target=None, path=None, image=None):
 
     Args:
         model: a ``convstack.nn.Module`` returning class scores (N, K) (eval mode for the call).
-        layer_name: a ``named_modules()`` name of a layer with (N, K, h, w) output, usually
-            the last convolution; ``None`` picks the last ``Conv2d``.
+        layer_name: a ``named_modules()`` name of a layer with (N, K, h, w) output; ``None``
+            picks the last convolution block's output after its nonlinearity
+            (``default_cam_layer``: ``layer4.1`` in ResNet-18). A convolution's own output,
+            before its batch norm and ReLU, is mostly negative and often gives an empty map.
         input: one sample (C, H, W) or a batch (N, C, H, W), Tensor or array.
         target: None (predicted class), an int, or one int per sample.
         path: PNG file with the (first) map drawn over the image; ``None`` draws nothing.
         image: the picture to draw under the map (e.g. raw uint8); default the input.
 
     Returns:
-        The map in [0, 1]: (H, W) for one sample or (N, H, W).
+        The map in [0, 1]: (H, W) for one sample or (N, H, W). A map that is all zeros
+        (nothing in the layer speaks for the class) comes with a ``UserWarning``.
     """
-    if layer_name is None:
-        layer_name = default_conv(model, "last", "grad_cam")
-    layer = find_layer(model, layer_name, "grad_cam")
     batch, single = as_batch(model, input, "grad_cam")
+    if layer_name is None:
+        layer_name = default_cam_layer(model, batch, "grad_cam")
+    layer = find_layer(model, layer_name, "grad_cam")
     activations, gradients = [], []
 
     def capture(module, args, output):
@@ -95,6 +100,14 @@ def grad_cam(model, layer_name, input, target=None, path=None, image=None):
     cam = numpy.maximum((weights * activations[0]).sum(axis=1), 0.0)  # (N, h, w)
     cam = upsample(cam, batch.shape[2:])
     peak = cam.max(axis=(1, 2), keepdims=True)
+    empty = numpy.flatnonzero(peak.reshape(-1) <= 0)
+    if empty.size:
+        warnings.warn(
+            f"grad_cam: the map of layer {layer_name!r} is all zeros for sample(s) {empty.tolist()} (class "
+            f"{targets[empty].tolist()}): no channel's activation raises the class score there (a layer before "
+            "its nonlinearity, mostly negative, often gives this; layer_name=None takes the block's output after it)",
+            stacklevel=2,
+        )
     cam = numpy.where(peak > 0, cam / numpy.where(peak > 0, peak, 1.0), 0.0)
     if path is not None:
         title = f"Grad-CAM {layer_name}, class {targets[0]}"

@@ -10,6 +10,7 @@ import base64
 import html
 import io
 import time
+import warnings
 from pathlib import Path
 
 import numpy
@@ -18,7 +19,7 @@ from convstack.atomic import write_text
 from convstack.autograd import no_grad
 from convstack.models.summary import summary
 from convstack.tensor import Tensor
-from convstack.vis._model import as_batch, conv_layer_names, find_layer, probing
+from convstack.vis._model import as_batch, conv_layer_names, default_cam_layer, find_layer, probing
 from convstack.vis._plot import to_numpy
 from convstack.vis.attribution import grad_cam, overlay
 from convstack.vis.filters import filter_grid, gabor_comparison
@@ -186,8 +187,11 @@ def _sample_sections(model, sample_images, display_images, sample_targets, names
     convs = conv_layer_names(model)
     if convs:
         count = min(max_samples, len(batch))
-        cams = grad_cam(model, convs[-1], batch[:count])
-        out.append(f"<h2>Grad-CAM ({html.escape(convs[-1])}, predicted class)</h2>")
+        layer = default_cam_layer(model, batch, "write_report")
+        with warnings.catch_warnings():  # an empty map shows as such in the report
+            warnings.simplefilter("ignore", UserWarning)
+            cams = grad_cam(model, layer, batch[:count])
+        out.append(f"<h2>Grad-CAM ({html.escape(layer)}, predicted class)</h2>")
         for index in range(count):
             caption = f"predicted {label(int(predictions[index]))}"
             if sample_targets is not None:
