@@ -4,9 +4,9 @@ A training step allocates and frees the same few hundred arrays every step. With
 default policy, arrays above a (sliding) threshold are ``mmap``-ed and unmapped on every
 free, and freed memory at the top of the heap is returned to the kernel once it passes
 128 KiB: so every step maps its arrays afresh, and the kernel zero-fills each 4 KiB page
-on first touch. Measured on a 2-core VM, LeNet-5 at batch 64 took ~3,300 such page faults
-a step (PyTorch ~1,000) and spent about half of its step time in them: 10.2 ms a step
-with glibc's defaults, 5.0 ms with the settings below.
+on first touch: a LeNet-5 step at batch 64 spent about half its time in page faults with
+glibc's defaults (the measurement: docs/convolution_algorithms.md, "Measurements behind
+the constants").
 
 ``tune()`` asks glibc's ``mallopt`` to serve arrays up to 32 MiB (its largest allowed ``mmap``
 threshold) from the heap, to keep up to ``trim_threshold`` bytes of freed heap mapped, and

@@ -6,21 +6,16 @@ that is when NumPy is first imported; ``set_threads`` calls OpenBLAS's own
 ``/proc/self/maps``, as threadpoolctl does). Where that is impossible (another BLAS, not
 Linux) ``threads()`` is None and nothing is set.
 
-The convolution heuristic (``convstack.nn.kernels.algorithm``) reads ``threads()``: with a
-second BLAS thread the GEMMs of im2col run nearly twice as fast, while Winograd's
-transforms (NumPy copies and small products) do not, which moves the break-even point.
+``convstack.threads`` reads and sets it together with Numba's threads (the convolution
+policy's choice context reads the count from there).
 
 ``tune_thread_timeout()`` (opt-in) shortens how long OpenBLAS's idle worker threads spin
 before they sleep. By default they spin for 2^28 cycles (about 0.1 s), longer than any gap
 between the GEMMs of a training step, so the worker keeps a core at 100% for the whole run,
-NumPy's single-threaded passes included. On the 2-core VM this was measured on, such a
-process kept falling into spells in which its second BLAS thread brought nothing (ResNet-20
-training step on two threads 365-390 ms outside them, 470-500 inside, as on one thread):
-in 18-25 s runs alternating processes, 0-94% of the steps (mean about 35%) with OpenBLAS's
-default, 0-18% (mean about 5%) with the workers sleeping after 2^12 cycles; 2^20 cycles did
-not help (13-76%). The price is a wake-up on every GEMM: outside the spells the ResNet-20
-step went 365 -> 376 ms, a LeNet-5 step 4.6-4.7 -> 4.9 ms and the per-layer rows of
-``convstack bench`` 3-8% slower, so it is not the default; call it (or set
+NumPy's single-threaded passes included. On a VM whose second core the host takes away in
+spells, letting the worker sleep at once made the process fall into them far less often, at
+the price of a wake-up on every GEMM (a few percent slower outside them; the measurements
+are in the README's speed section), so it is not the default; call it (or set
 ``OPENBLAS_THREAD_TIMEOUT=12`` before NumPy is imported) on machines with such spells.
 """
 

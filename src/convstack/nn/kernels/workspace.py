@@ -1,13 +1,7 @@
 """Scratch buffers reused between calls, and how many samples a chunk of the batch may hold.
 
-Two measured reasons to process a convolution in chunks of the batch through reused
-buffers rather than in one piece (single thread, OpenBLAS, forward of the layer):
-
-    layer                          whole batch    chunks of about 8 MiB of columns
-    VGG 64@56x56, batch 8          23.5 ms        18.0 ms (one sample a chunk)
-    ResNet 16@32x32, batch 128     17.4 ms        10.2 ms (8 samples a chunk)
-    3-D 16@16^3, batch 8           13.4 ms        10.9 ms (one sample a chunk)
-
+Two reasons to process a convolution in chunks of the batch through reused buffers
+rather than in one piece (1.2-1.7x faster on the benchmark layers: docs/convolution_algorithms.md).
 A fresh buffer of tens of MiB is mapped page by page by the kernel on first touch, and
 a column matrix larger than the caches goes to memory and back between the copy that
 builds it and the GEMM that reads it. A chunk that fits in the cache, written into the

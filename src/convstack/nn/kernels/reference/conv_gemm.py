@@ -10,18 +10,11 @@ weights multiply it in one BLAS call per group. The three products of a layer ar
 
 with K = prod(kernel), L = prod(output sizes), Cg = C / G, Og = O / G.
 
-Column layout, measured (batch 64, 64 -> 64 channels, 3x3, padding 1, float32,
-forward + both backward products, 2 cores, OpenBLAS):
-
-    layout of cols                     32x32 input    4x4 input, 256 -> 256 channels
-    "NCHW"  (N, G, CgK, L), batched    139 ms         50 ms
-    "CNHW"  (G, CgK, N*L)              139 ms         25 ms
-    "NHWC"  (N*L, G, CgK)              248 ms         27 ms
-
-"CNHW" is kept: the batch folded into the GEMM's columns gives BLAS one large
-product per group (the batched "NCHW" one degrades into many thin GEMMs when the
-feature maps are small, and its weight gradient needs an (N, O, CgK) intermediate),
-while the copy into it still reads the input along contiguous rows (the "NHWC" copy
+Column layout: "CNHW", (G, CgK, N*L), measured against "NCHW" (N, G, CgK, L) batched
+and "NHWC" (N*L, G, CgK) in docs/convolution_algorithms.md. It is kept: the batch folded
+into the GEMM's columns gives BLAS one large product per group (the batched "NCHW" one
+degrades into many thin GEMMs when the feature maps are small, and its weight gradient
+needs an (N, O, CgK) intermediate), while the copy into it still reads the input along contiguous rows (the "NHWC" copy
 gathers runs of only K elements and its col2im scatters with a stride of C*K).
 The price is one transpose of the output-sized array between (G, Og, N*L) and the
 API's (N, O, *spatial), done in the same pass as the bias add.
@@ -98,8 +91,8 @@ def col2im(cols, padded_shape, kernel, out_sizes, stride, dilation):
     """The adjoint of ``im2col``: (G, Cg*prod(K), N*prod(O)) summed back into ``padded_shape`` (N, C, *S).
 
     The result is an (N, C, *S) view of a channel-major (C, N, *S) array: scattering in
-    the columns' own (C, N) order reads and writes both in step (measured 27 ms against
-    36 ms for the benchmark layer's backward-data, the final transposing copy included).
+    the columns' own (C, N) order reads and writes both in step (faster than scattering
+    in (N, C) order, the final transposing copy included: docs/convolution_algorithms.md).
     """
     batch, channels = padded_shape[:2]
     spatial = len(kernel)
@@ -167,6 +160,6 @@ def backward_weight(grad, cols, weight_shape, stride, groups):
         cols = channel_major(cols, groups)  # (G, Cg, N*L)
     # Computed transposed, dW^T = cols @ grad^T: the contraction runs over N*L either way, but
     # with the long (CgK) side as the GEMM's rows OpenBLAS stays fast when other processes share
-    # the cores (measured under load: median 84 ms against 309 ms; 25 ms both when idle).
+    # the cores (docs/convolution_algorithms.md: 3.7x faster under load, the same when idle).
     dw_t = xp.matmul(cols, channel_major(grad, groups).transpose(0, 2, 1))  # (G, CgK, Og)
     return dw_t.transpose(0, 2, 1).reshape(weight_shape)  # (G, Og, CgK) -> (O, Cg, *K)

@@ -6,9 +6,8 @@ padded plane, and the output at flat position p reads ``flat[p + offset]`` for e
 prod(O[:-1]) rows of O[-1] elements, and col2im's scatter one long add per tap. The
 price: every position of the padded planes gets an output, and those past the output's
 extent are dropped (or, for gradients, held at zero): 7% more for 56x56 padded by 1,
-96% for LeNet's 10x10 outputs of 14x14 planes, and still faster there (below). Keeping
-only the output's rows (a (C, n, rows) view per tap instead of one slice) measured
-slower.
+96% for LeNet's 10x10 outputs of 14x14 planes, and still faster there. Keeping only the
+output's rows (a (C, n, rows) view per tap instead of one slice) was slower.
 
 Used, through ``chunked``, for
 
@@ -18,17 +17,10 @@ Used, through ``chunked``, for
   per tap, the gradient on the padded planes times the shifted input, no columns);
 - the col2im input gradient at stride 1 (``backward_data``): dcols = W^T @ grad on the
   padded planes, then one slice-add per tap (the correlation of ``chunked`` still serves
-  most stride-1 layers; ``algorithm.heuristic`` picks col2im where the output has more
-  channels than the input, as in LeNet).
+  most stride-1 layers; the flat-planes algorithm picks its col2im where the output has
+  more channels than the input, as in LeNet).
 
-Measured against chunked im2col + GEMM (float32, one thread, median ms):
-
-    layer                                   pass             im2col   flat planes
-    depthwise 3x3, 32@56x56, batch 8        forward           1.39      1.17
-    depthwise 3x3, 32@56x56, batch 8        backward-data     1.45      1.19  (the forward, flipped kernel)
-    depthwise 3x3, 32@56x56, batch 8        backward-weight   1.33      1.02
-    LeNet 1->6 5x5 pad 2, 28x28, batch 64   backward-data     0.78      0.57  (col2im)
-    LeNet 6->16 5x5, 14x14, batch 64        backward-data     1.08      0.83  (col2im)
+The measurements against chunked im2col + GEMM: docs/convolution_algorithms.md.
 """
 
 from __future__ import annotations
@@ -40,20 +32,19 @@ from convstack.nn.kernels.geometry import ConvGeometry
 from convstack.nn.kernels.workspace import batch_chunk, scratch
 
 # Bytes of the largest per-chunk buffer: one or two samples of the depthwise benchmark
-# layer, so that columns stay in the cache between the copy and the product (1-4 MiB
-# measured alike, 8-16 MiB 10-40% slower). The input gradient's dcols ran 5-8% faster
-# in chunks of 8 MiB (LeNet's layers; 1 MiB: 25-55% slower).
+# layer, so that columns stay in the cache between the copy and the product; dense layers'
+# columns and the input gradient's dcols ran fastest in chunks of 8 MiB (the chunk sizes
+# tried: docs/convolution_algorithms.md).
 CHUNK_BYTES = 4 * 2**20
-DENSE_CHUNK_BYTES = 8 * 2**20  # dense layers' columns: 4-8 MiB alike, 1 MiB 15-45% slower (ResNet-CIFAR)
+DENSE_CHUNK_BYTES = 8 * 2**20
 BACKWARD_DATA_CHUNK_BYTES = 8 * 2**20
 
 
 def applies_depthwise(geometry: ConvGeometry, pass_: str) -> bool:
     """Depthwise (one input channel per group, any channel multiplier), stride 1; the forward in 2-D and 3-D only.
 
-    In 1-D im2col's rows are already contiguous runs, and its forward measured faster
-    (64 channels, L 1024, k 9, batch 8: 0.64 against 0.73 ms); the weight gradient here
-    still wins there (0.46 against 0.63 ms). A single input channel without groups
+    In 1-D im2col's rows are already contiguous runs, and its forward was faster; the
+    weight gradient here still wins there. A single input channel without groups
     (LeNet's first layer) stays on im2col, whose columns the training forward keeps.
     """
     return geometry.unit_stride and geometry.depthwise and (pass_ != "forward" or len(geometry.kernel) > 1)
@@ -63,8 +54,8 @@ def applies_backward_data(geometry: ConvGeometry) -> bool:
     """Stride 1, and the padded planes add at most 10% to dcols' GEMM or its output side is thin (<= 16 per group).
 
     The extra positions cost GEMM work in proportion to the output channels, while the
-    scatter saved is per input column: LeNet 6->16 at 10x10 of 14x14 planes ran 1.08 ->
-    0.83 ms, but 3->64 5x5 at 32x32 (36x36 planes) 4.92 -> 5.73 ms.
+    scatter saved is per input column: faster for LeNet 6->16 (10x10 of 14x14 planes),
+    slower for 3->64 5x5 at 32x32 (36x36 planes).
     """
     if not geometry.unit_stride:
         return False
@@ -113,11 +104,9 @@ def _flat_planes(xp, slot, array, pads, sizes, span: int):
 def applies_forward(geometry: ConvGeometry) -> bool:
     """Stride 1, 2-D or 3-D, and either depthwise or with padded planes at most 1.35x the output (dense layers).
 
-    Dense layers, two BLAS threads, forward ms against im2col + GEMM (A/B in one process):
-    ResNet 16@32x32 b128 6.8 against 7.3-7.7, 32@16x16 5.5 against 5.7-6.1, 64@8x8 6.1
-    against 8.0, VGG 64@56x56 b8 12.1 against 15.5, 16@64x64 b8 1.49 against 1.50; one
-    thread within 5% either way where im2col is chosen. Wider padding (LeNet's 14x14 planes
-    for 10x10 outputs, 1.96x) wastes more GEMM work than the contiguous copies save.
+    Below that ratio the contiguous copies save more than the extra GEMM work costs (ResNet-CIFAR
+    and VGG layers, two BLAS threads; docs/convolution_algorithms.md); wider padding (LeNet's
+    14x14 planes for 10x10 outputs, 1.96x) wastes more GEMM work than they save.
     """
     if not geometry.unit_stride or len(geometry.kernel) < 2:
         return False

@@ -70,8 +70,8 @@ MATRICES = {
     ),
 }
 
-# Bytes of transformed input tiles per chunk: inside the 2 MiB L2 cache (measured, ResNet
-# and VGG layers: chunks of 0.5-2 MiB ran 1.5-2x faster than the whole batch at once).
+# Bytes of transformed input tiles per chunk: inside the L2 cache (chunks of 0.5-2 MiB beat the
+# whole batch at once on the ResNet and VGG layers: docs/convolution_algorithms.md).
 CHUNK_BYTES = 1 * 2**20
 
 
@@ -134,8 +134,8 @@ def _chunk(geometry: ConvGeometry, m, tiles, limit):
 
     Every chunk's GEMMs read all of U (alpha^2 * O * Cg numbers); with many channels and few
     tiles (VGG's 256 and 512 channels at 14x14 and 7x7) one-sample chunks would read U once
-    per sample and run GEMMs only a few tiles wide (measured: F(4, 3) on 256@14x14, batch 8,
-    14.5 ms in chunks of one sample, 10.7 ms in one chunk; im2col 17.5 ms).
+    per sample and run GEMMs only a few tiles wide (F(4, 3) on 256@14x14 at batch 8 ran 1.35x
+    faster in one chunk than in one-sample chunks: docs/convolution_algorithms.md).
     """
     positions = (m + 2) ** len(tiles)
     per_sample = positions * geometry.in_channels * math.prod(tiles) * geometry.itemsize
@@ -191,7 +191,7 @@ def forward(x, weight, bias, geometry: ConvGeometry, m: int, limit: int):
         else:
             target = scratch(xp, "winograd.out", blocked, x.dtype)
         # One copy per output offset in its tile: twice as fast as one transposing copy of
-        # everything (measured, 0.13 against 0.26 ms for a chunk of the ResNet 16@32x32 layer).
+        # everything (a chunk of the ResNet 16@32x32 layer; docs/convolution_algorithms.md).
         for offset in itertools.product(range(m), repeat=dims):
             index = (slice(None), slice(None)) + tuple(v for o in offset for v in (slice(None), o))
             source = y[offset].swapaxes(0, 1)  # (n, O, *tiles) view
