@@ -58,7 +58,8 @@ def main() -> None:
         training = statistics.median(t for _, t in values)
         summary[name] = {"wall_s": round(wall, 2), "training_s": round(training, 2),
                          "extra_s": round(wall - reference, 2)}
-        print(f"{name:12s} wall {wall:6.2f} s  (its epoch {training:5.2f} s)  extra against numpy {wall - reference:+6.2f} s")
+        print(f"{name:12s} wall {wall:6.2f} s  (its epoch {training:5.2f} s)  "
+              f"extra against numpy {wall - reference:+6.2f} s")
     print(json.dumps(summary))
 
 
