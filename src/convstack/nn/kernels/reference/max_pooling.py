@@ -5,7 +5,8 @@ implicit (``separable_max``). Winners are kept only when the input needs a gradi
 windows that tile the input (2x2 stride 2) as a mask of first maxima, backward
 ``upsample(grad) * mask``; otherwise as per-dimension offsets. With ``return_indices``, or
 when a NaN reaches an output whose gradient is needed, the padded input is reduced offset
-by offset over the whole window, which yields flat offsets for PyTorch's indices.
+by offset over the whole window, which yields flat offsets for PyTorch's indices (a window
+holding only ``-inf`` takes its first position inside the input, as PyTorch's).
 """
 
 from __future__ import annotations
@@ -49,6 +50,10 @@ def max_pool_forward(x, kernel, stride, padding, dilation, out_sizes, needs_grad
     padded = pad_spatial(x, [(p, p + e) for p, e in zip(padding, extra)], value=-float("inf"))
     windows = sliding_windows(padded, kernel, stride, dilation)  # (N, C, *O, *K)
     output, arg = pooling.window_max_by_offsets(windows, len(kernel))  # (N, C, *O) each
+    unfilled = output == -xp.inf
+    if unfilled.any():  # a window of -inf only: its first position inside the input wins, not the padding
+        first = pooling.first_inside_offsets(out_sizes, kernel, stride, padding, dilation, xp)
+        arg = xp.where(unfilled, first, arg)
     indices = pooling.window_flat_indices(arg, kernel, stride, padding, dilation, sizes) if return_indices else None
     saved = ("offsets", arg, (padded.shape, kernel, stride, padding, dilation, sizes)) if needs_grad else None
     return output, indices, saved
