@@ -9,7 +9,8 @@ Forward and backward are timed separately: a backward rep builds its graph untim
 Two clocks: by default wall time with ``--threads`` threads for every pool (convstack's
 ``set_num_threads`` and PyTorch's); with ``--cpu``, one thread everywhere and the calling
 thread's CPU time (``time.thread_time``), which other processes on a loaded machine disturb
-far less than the wall clock (they still share its caches and memory bandwidth).
+far less than the wall clock (they still share its caches and memory bandwidth). The allocator
+is tuned as ``convstack bench`` tunes it (``convstack.allocator.tune``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy
 
 import convstack as cs
 import convstack.nn.functional as F
-from convstack import models, nn, optim
+from convstack import allocator, models, nn, optim
 from convstack.nn.kernels import tiers
 
 TIERS = ("numpy", "numba")
@@ -125,6 +126,7 @@ def workloads():
                          lambda torch: torch.nn.Sequential(torch.nn.BatchNorm2d(16), torch.nn.ReLU()),
                          (128, 16, 32, 32))
     relu = _module_op(nn.ReLU, lambda torch: torch.nn.ReLU(), (128, 16, 32, 32))
+    lenet_relu = _module_op(nn.ReLU, lambda torch: torch.nn.ReLU(), (64, 6, 28, 28))
     pool2 = _module_op(lambda: nn.MaxPool2d(2), lambda torch: torch.nn.MaxPool2d(2), (128, 16, 32, 32))
     pool3 = _module_op(lambda: nn.MaxPool2d(3, 2, 1), lambda torch: torch.nn.MaxPool2d(3, 2, 1), (8, 64, 112, 112))
     lenet_pool = _module_op(lambda: nn.MaxPool2d(2), lambda torch: torch.nn.MaxPool2d(2), (64, 6, 28, 28))
@@ -140,6 +142,7 @@ def workloads():
         ("batchnorm2d (128,16,32,32)", ("fwd", "bwd", "fwd+bwd"), bn),
         ("batchnorm2d+relu (128,16,32,32)", ("fwd", "bwd", "fwd+bwd"), bn_relu),
         ("relu (128,16,32,32)", ("fwd", "bwd"), relu),
+        ("relu (64,6,28,28) lenet", ("fwd", "bwd"), lenet_relu),
         ("maxpool2d 2x2 (128,16,32,32)", ("fwd", "bwd"), pool2),
         ("maxpool2d 3x3s2p1 (8,64,112,112)", ("fwd", "bwd"), pool3),
         ("maxpool2d 2x2 (64,6,28,28) lenet", ("fwd", "bwd"), lenet_pool),
@@ -182,6 +185,7 @@ def main(argv=None):
     except ImportError:
         torch = None
     threads = 1 if args.cpu else args.threads
+    allocator.tune()  # as convstack bench and train: arrays reuse mapped heap instead of faulting in fresh pages
     cs.set_num_threads(threads)
     if torch is not None:
         torch.set_num_threads(threads)

@@ -94,14 +94,46 @@ def _clipped_window_max(plane, range_d, range_h, range_w, od, oh, ow, height, wi
     return best, where
 
 
+@runtime.jit()
+def _max_pool_plane(plane, out, index, with_index, offsets, range_d, range_h, range_w, kernel, sizes, dilation):
+    """Max pooling of one flat (D * H * W) plane into flat ``out`` (and ``index`` when ``with_index``).
+
+    A window wholly inside the input reads its positions through the table of flat ``offsets`` (one
+    short loop, a NaN only noted); the others, and windows holding a NaN, go through
+    ``_clipped_window_max``.
+    """
+    height, width = sizes[1], sizes[2]
+    o = 0
+    for od in range(range_d.shape[0]):
+        for oh in range(range_h.shape[0]):
+            inside_dh = _inside(range_d, od, kernel[0]) and _inside(range_h, oh, kernel[1])
+            for ow in range(range_w.shape[0]):
+                nan = True
+                if inside_dh and _inside(range_w, ow, kernel[2]):
+                    start = (range_d[od, 2] * height + range_h[oh, 2]) * width + range_w[ow, 2]
+                    best = -numpy.inf
+                    where = start
+                    nan = False
+                    for j in range(offsets.shape[0]):
+                        value = plane[start + offsets[j]]
+                        nan |= value != value
+                        if value > best:
+                            best = value
+                            where = start + offsets[j]
+                if nan:  # a window in the padding, or one with a NaN
+                    best, where = _clipped_window_max(plane, range_d, range_h, range_w, od, oh, ow, height, width,
+                                                      dilation)
+                out[o] = best
+                if with_index:
+                    index[o] = where
+                o += 1
+
+
 @runtime.jit(parallel=True)
 def _max_pool(x, out, index, with_index, kernel, stride, padding, dilation):
     """Max pooling of ``x`` (P, D, H, W) into ``out`` (P, OD, OH, OW); winners' flat positions into ``index``
-    (same shape, int32) when ``with_index``. ``kernel``, ``stride``, ``padding``, ``dilation``: 3-tuples.
-
-    A window wholly inside the input reads its positions through a table of flat offsets (one short loop,
-    a NaN only noted); the others, and windows holding a NaN, go through ``_clipped_window_max``.
-    """
+    (same shape, int32) when ``with_index`` (else a dummy of one plane). ``kernel``, ``stride``, ``padding``,
+    ``dilation``: 3-tuples."""
     planes, depth, height, width = x.shape
     out_d, out_h, out_w = out.shape[1], out.shape[2], out.shape[3]
     range_d = _offset_ranges(depth, out_d, kernel[0], stride[0], padding[0], dilation[0])
@@ -112,31 +144,9 @@ def _max_pool(x, out, index, with_index, kernel, stride, padding, dilation):
     flat_out = out.reshape(planes, out_d * out_h * out_w)
     flat_index = index.reshape(index.shape[0], index.size // max(1, index.shape[0]))
     for p in numba.prange(planes):
-        plane = flat_x[p]
-        o = 0
-        for od in range(out_d):
-            for oh in range(out_h):
-                inside_dh = _inside(range_d, od, kernel[0]) and _inside(range_h, oh, kernel[1])
-                for ow in range(out_w):
-                    nan = True
-                    if inside_dh and _inside(range_w, ow, kernel[2]):
-                        start = (range_d[od, 2] * height + range_h[oh, 2]) * width + range_w[ow, 2]
-                        best = -numpy.inf
-                        where = start
-                        nan = False
-                        for j in range(offsets.shape[0]):
-                            value = plane[start + offsets[j]]
-                            nan |= value != value
-                            if value > best:
-                                best = value
-                                where = start + offsets[j]
-                    if nan:  # a window in the padding, or one with a NaN
-                        best, where = _clipped_window_max(plane, range_d, range_h, range_w, od, oh, ow, height,
-                                                          width, dilation)
-                    flat_out[p, o] = best
-                    if with_index:
-                        flat_index[p, o] = where
-                    o += 1
+        # p % rows: the dummy index (without with_index) has one row, written by no plane
+        _max_pool_plane(flat_x[p], flat_out[p], flat_index[p % flat_index.shape[0]], with_index, offsets, range_d,
+                        range_h, range_w, kernel, (depth, height, width), dilation)
 
 
 @runtime.jit(parallel=True)
