@@ -54,8 +54,18 @@ def _offset_ranges(size, out_size, kernel, stride, padding, dilation):
 
 
 @runtime.jit()
-def _window_offsets(kernel, dilation, height, width):
-    """The flat offsets in a (D, H, W) plane of a window's positions from its first, in window (C) order."""
+def _windows(sizes, out_sizes, kernel, stride, padding, dilation):
+    """The tables every plane's windows are read through, for (D, H, W) planes and (OD, OH, OW) outputs.
+
+    Returns ``(range_d, range_h, range_w, offsets, starts)``: the ``_offset_ranges`` of each dimension;
+    the flat offsets of a window's positions from its first, in window (C) order; and per output (flat,
+    C order) the flat position of its window's first position when the window lies wholly inside the
+    input, else -1.
+    """
+    depth, height, width = sizes
+    range_d = _offset_ranges(depth, out_sizes[0], kernel[0], stride[0], padding[0], dilation[0])
+    range_h = _offset_ranges(height, out_sizes[1], kernel[1], stride[1], padding[1], dilation[1])
+    range_w = _offset_ranges(width, out_sizes[2], kernel[2], stride[2], padding[2], dilation[2])
     offsets = numpy.empty(kernel[0] * kernel[1] * kernel[2], dtype=numpy.int64)
     n = 0
     for jd in range(kernel[0]):
@@ -63,22 +73,37 @@ def _window_offsets(kernel, dilation, height, width):
             for jw in range(kernel[2]):
                 offsets[n] = (jd * dilation[0] * height + jh * dilation[1]) * width + jw * dilation[2]
                 n += 1
-    return offsets
+    starts = numpy.full(out_sizes[0] * out_sizes[1] * out_sizes[2], -1, dtype=numpy.int64)
+    o = 0
+    for od in range(out_sizes[0]):
+        for oh in range(out_sizes[1]):
+            for ow in range(out_sizes[2]):
+                if (range_d[od, 0] == 0 and range_d[od, 1] == kernel[0] and range_h[oh, 0] == 0
+                        and range_h[oh, 1] == kernel[1] and range_w[ow, 0] == 0 and range_w[ow, 1] == kernel[2]):
+                    starts[o] = (range_d[od, 2] * height + range_h[oh, 2]) * width + range_w[ow, 2]
+                o += 1
+    return range_d, range_h, range_w, offsets, starts
 
 
 @runtime.jit()
-def _inside(ranges, o, kernel):
-    """Whether window ``o`` lies wholly inside the input along this dimension."""
-    return ranges[o, 0] == 0 and ranges[o, 1] == kernel
+def _has_nan(values):
+    found = False
+    for i in range(values.shape[0]):
+        found |= values[i] != values[i]
+    return found
 
 
 @runtime.jit()
-def _clipped_window_max(plane, range_d, range_h, range_w, od, oh, ow, height, width, dilation):
-    """``(maximum, flat position)`` of window (od, oh, ow) of a flat (D * H * W) plane, over its inside positions.
+def _clipped_window_max(plane, range_d, range_h, range_w, o, sizes, dilation):
+    """``(maximum, flat position)`` of window ``o`` (flat, C order) of a flat (D * H * W) plane, over its inside
+    positions.
 
     The first maximum in window order wins; the first NaN beats any number; a window of ``-inf`` only
     takes its first inside position.
     """
+    od, rest = divmod(o, range_h.shape[0] * range_w.shape[0])
+    oh, ow = divmod(rest, range_w.shape[0])
+    height, width = sizes[1], sizes[2]
     best = -numpy.inf
     where = -1
     for jd in range(range_d[od, 0], range_d[od, 1]):
@@ -95,38 +120,29 @@ def _clipped_window_max(plane, range_d, range_h, range_w, od, oh, ow, height, wi
 
 
 @runtime.jit()
-def _max_pool_plane(plane, out, index, with_index, offsets, range_d, range_h, range_w, kernel, sizes, dilation):
+def _max_pool_plane(plane, out, index, with_index, windows, sizes, dilation):
     """Max pooling of one flat (D * H * W) plane into flat ``out`` (and ``index`` when ``with_index``).
 
-    A window wholly inside the input reads its positions through the table of flat ``offsets`` (one
-    short loop, a NaN only noted); the others, and windows holding a NaN, go through
-    ``_clipped_window_max``.
+    A window wholly inside the input reads its positions through the table of flat offsets, in one
+    short loop; the others, and every window of a plane holding a NaN, go through ``_clipped_window_max``.
     """
-    height, width = sizes[1], sizes[2]
-    o = 0
-    for od in range(range_d.shape[0]):
-        for oh in range(range_h.shape[0]):
-            inside_dh = _inside(range_d, od, kernel[0]) and _inside(range_h, oh, kernel[1])
-            for ow in range(range_w.shape[0]):
-                nan = True
-                if inside_dh and _inside(range_w, ow, kernel[2]):
-                    start = (range_d[od, 2] * height + range_h[oh, 2]) * width + range_w[ow, 2]
-                    best = -numpy.inf
-                    where = start
-                    nan = False
-                    for j in range(offsets.shape[0]):
-                        value = plane[start + offsets[j]]
-                        nan |= value != value
-                        if value > best:
-                            best = value
-                            where = start + offsets[j]
-                if nan:  # a window in the padding, or one with a NaN
-                    best, where = _clipped_window_max(plane, range_d, range_h, range_w, od, oh, ow, height, width,
-                                                      dilation)
-                out[o] = best
-                if with_index:
-                    index[o] = where
-                o += 1
+    range_d, range_h, range_w, offsets, starts = windows
+    careful = _has_nan(plane)
+    for o in range(starts.shape[0]):
+        start = starts[o]
+        if start >= 0 and not careful:
+            where = start + offsets[0]
+            best = plane[where]
+            for j in range(1, offsets.shape[0]):
+                value = plane[start + offsets[j]]
+                if value > best:
+                    best = value
+                    where = start + offsets[j]
+        else:
+            best, where = _clipped_window_max(plane, range_d, range_h, range_w, o, sizes, dilation)
+        out[o] = best
+        if with_index:
+            index[o] = where
 
 
 @runtime.jit(parallel=True)
@@ -135,18 +151,15 @@ def _max_pool(x, out, index, with_index, kernel, stride, padding, dilation):
     (same shape, int32) when ``with_index`` (else a dummy of one plane). ``kernel``, ``stride``, ``padding``,
     ``dilation``: 3-tuples."""
     planes, depth, height, width = x.shape
-    out_d, out_h, out_w = out.shape[1], out.shape[2], out.shape[3]
-    range_d = _offset_ranges(depth, out_d, kernel[0], stride[0], padding[0], dilation[0])
-    range_h = _offset_ranges(height, out_h, kernel[1], stride[1], padding[1], dilation[1])
-    range_w = _offset_ranges(width, out_w, kernel[2], stride[2], padding[2], dilation[2])
-    offsets = _window_offsets(kernel, dilation, height, width)
+    sizes = (depth, height, width)
+    windows = _windows(sizes, (out.shape[1], out.shape[2], out.shape[3]), kernel, stride, padding, dilation)
     flat_x = x.reshape(planes, depth * height * width)
-    flat_out = out.reshape(planes, out_d * out_h * out_w)
+    flat_out = out.reshape(planes, out.shape[1] * out.shape[2] * out.shape[3])
     flat_index = index.reshape(index.shape[0], index.size // max(1, index.shape[0]))
     for p in numba.prange(planes):
         # p % rows: the dummy index (without with_index) has one row, written by no plane
-        _max_pool_plane(flat_x[p], flat_out[p], flat_index[p % flat_index.shape[0]], with_index, offsets, range_d,
-                        range_h, range_w, kernel, (depth, height, width), dilation)
+        _max_pool_plane(flat_x[p], flat_out[p], flat_index[p % flat_index.shape[0]], with_index, windows, sizes,
+                        dilation)
 
 
 @runtime.jit(parallel=True)
@@ -168,10 +181,11 @@ def _window_size(ranges, o, size, kernel, padding, count_include_pad):
 
 
 @runtime.jit()
-def _average_window(ranges_dhw, o_dhw, sizes, kernel, padding, count_include_pad, divisor_override):
-    """Window (od, oh, ow)'s divisor and its inside ``[first, stop)`` positions along D, H, W (6 values)."""
-    range_d, range_h, range_w = ranges_dhw
-    od, oh, ow = o_dhw
+def _average_window(windows, o, sizes, kernel, padding, count_include_pad, divisor_override):
+    """Window ``o``'s (flat, C order) divisor and its inside ``[first, stop)`` positions along D, H, W."""
+    range_d, range_h, range_w = windows[0], windows[1], windows[2]
+    od, rest = divmod(o, range_h.shape[0] * range_w.shape[0])
+    oh, ow = divmod(rest, range_w.shape[0])
     if divisor_override != 0:
         divisor = divisor_override
     else:
@@ -184,64 +198,62 @@ def _average_window(ranges_dhw, o_dhw, sizes, kernel, padding, count_include_pad
     return divisor, bounds
 
 
-@runtime.jit(parallel=True)
-def _avg_pool(x, out, grad, grad_input, forward, kernel, stride, padding, count_include_pad, divisor_override):
-    """Average pooling of ``x`` (P, D, H, W) into ``out`` (P, OD, OH, OW) when ``forward``; else its adjoint,
-    ``grad`` (P, OD, OH, OW) over each divisor spread into ``grad_input`` (P, D, H, W) (``x`` and ``out``
-    unused). ``divisor_override``: 0 for none.
+@runtime.jit()
+def _avg_pool_plane(plane, result, forward, windows, sizes, kernel, padding, count_include_pad, divisor_override):
+    """Average pooling of one flat (D * H * W) ``plane`` into flat ``result`` when ``forward``; else the adjoint,
+    ``result`` (the gradient) over each divisor spread into ``plane``.
 
-    Windows wholly inside the input go through a table of flat offsets (divisor: the window's size, unless
+    A window wholly inside the input goes through the table of flat offsets (its divisor: its size, unless
     overridden); the others through their inside ranges.
     """
-    source = x if forward else grad_input
-    planes, depth, height, width = source.shape
-    result = out if forward else grad
-    out_d, out_h, out_w = result.shape[1], result.shape[2], result.shape[3]
-    ranges = (_offset_ranges(depth, out_d, kernel[0], stride[0], padding[0], 1),
-              _offset_ranges(height, out_h, kernel[1], stride[1], padding[1], 1),
-              _offset_ranges(width, out_w, kernel[2], stride[2], padding[2], 1))
-    offsets = _window_offsets(kernel, (1, 1, 1), height, width)
-    full = kernel[0] * kernel[1] * kernel[2] if divisor_override == 0 else divisor_override
-    flat_source = source.reshape(planes, depth * height * width)
-    flat_result = result.reshape(planes, out_d * out_h * out_w)
-    for p in numba.prange(planes):
-        plane = flat_source[p]
-        if not forward:
-            plane[:] = 0
-        o = 0
-        for od in range(out_d):
-            for oh in range(out_h):
-                inside_dh = _inside(ranges[0], od, kernel[0]) and _inside(ranges[1], oh, kernel[1])
-                for ow in range(out_w):
-                    if inside_dh and _inside(ranges[2], ow, kernel[2]):
-                        start = (ranges[0][od, 2] * height + ranges[1][oh, 2]) * width + ranges[2][ow, 2]
-                        if forward:
-                            total = 0.0
-                            for j in range(offsets.shape[0]):
-                                total += plane[start + offsets[j]]
-                            flat_result[p, o] = total / full
-                        else:
-                            share = flat_result[p, o] / full
-                            for j in range(offsets.shape[0]):
-                                plane[start + offsets[j]] += share
-                    else:
-                        divisor, (d0, d1, h0, h1, w0, w1) = _average_window(
-                            ranges, (od, oh, ow), (depth, height, width), kernel, padding, count_include_pad,
-                            divisor_override)
-                        if forward:
-                            total = 0.0
-                            for d in range(d0, d1):
-                                for h in range(h0, h1):
-                                    for w in range(w0, w1):
-                                        total += plane[(d * height + h) * width + w]
-                            flat_result[p, o] = total / divisor
-                        else:
-                            share = flat_result[p, o] / divisor
-                            for d in range(d0, d1):
-                                for h in range(h0, h1):
-                                    for w in range(w0, w1):
-                                        plane[(d * height + h) * width + w] += share
-                    o += 1
+    offsets, starts = windows[3], windows[4]
+    full = offsets.shape[0] if divisor_override == 0 else divisor_override
+    height, width = sizes[1], sizes[2]
+    if not forward:
+        plane[:] = 0
+    for o in range(starts.shape[0]):
+        start = starts[o]
+        if start >= 0:
+            if forward:
+                total = 0.0
+                for j in range(offsets.shape[0]):
+                    total += plane[start + offsets[j]]
+                result[o] = total / full
+            else:
+                share = result[o] / full
+                for j in range(offsets.shape[0]):
+                    plane[start + offsets[j]] += share
+            continue
+        divisor, (d0, d1, h0, h1, w0, w1) = _average_window(windows, o, sizes, kernel, padding, count_include_pad,
+                                                            divisor_override)
+        if forward:
+            total = 0.0
+            for d in range(d0, d1):
+                for h in range(h0, h1):
+                    for w in range(w0, w1):
+                        total += plane[(d * height + h) * width + w]
+            result[o] = total / divisor
+        else:
+            share = result[o] / divisor
+            for d in range(d0, d1):
+                for h in range(h0, h1):
+                    for w in range(w0, w1):
+                        plane[(d * height + h) * width + w] += share
+
+
+@runtime.jit(parallel=True)
+def _avg_pool(planes, results, forward, kernel, stride, padding, count_include_pad, divisor_override):
+    """Average pooling of ``planes`` (P, D, H, W) into ``results`` (P, OD, OH, OW) when ``forward``; else the
+    adjoint, the gradient ``results`` spread into ``planes``. ``divisor_override``: 0 for none."""
+    count, depth, height, width = planes.shape
+    sizes = (depth, height, width)
+    out_sizes = (results.shape[1], results.shape[2], results.shape[3])
+    windows = _windows(sizes, out_sizes, kernel, stride, padding, (1, 1, 1))
+    flat_planes = planes.reshape(count, depth * height * width)
+    flat_results = results.reshape(count, out_sizes[0] * out_sizes[1] * out_sizes[2])
+    for p in numba.prange(count):
+        _avg_pool_plane(flat_planes[p], flat_results[p], forward, windows, sizes, kernel, padding,
+                        count_include_pad, divisor_override)
 
 
 def _as_3d(values, spatial, fill):
@@ -308,7 +320,7 @@ def avg_pool_forward(x, kernel, stride, padding, out_sizes, count_include_pad, d
     geometry = (_as_3d(kernel, spatial, 1), _as_3d(stride, spatial, 1), _as_3d(padding, spatial, 0))
     override = 0 if divisor_override is None else int(divisor_override)
     with runtime.launch():
-        _avg_pool(planes, out, out, planes, True, *geometry, bool(count_include_pad), override)
+        _avg_pool(planes, out, True, *geometry, bool(count_include_pad), override)
     saved = _AverageSaved(x.shape, geometry, bool(count_include_pad), override)
     return out.reshape(x.shape[:2] + tuple(out_sizes)), saved
 
@@ -322,7 +334,7 @@ def avg_pool_backward(grad, saved):
     planes = numpy.ascontiguousarray(grad).reshape((shape[0] * shape[1],) + _as_3d(grad.shape[2:], spatial, 1))
     grad_input = numpy.empty((planes.shape[0],) + _as_3d(shape[2:], spatial, 1), dtype=grad.dtype)
     with runtime.launch():
-        _avg_pool(grad_input, planes, planes, grad_input, False, *geometry, count_include_pad, override)
+        _avg_pool(grad_input, planes, False, *geometry, count_include_pad, override)
     return grad_input.reshape(shape)
 
 
