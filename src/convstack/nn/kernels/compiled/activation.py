@@ -10,7 +10,7 @@ import numba
 import numpy
 
 from convstack.nn.kernels.compiled import runtime
-from convstack.nn.kernels.compiled.parallel import chunk_bounds, chunk_count, compilable
+from convstack.nn.kernels.compiled.parallel import chunk_bounds, chunk_count, compilable, launch
 from convstack.nn.kernels.reference import activation as reference
 
 RELU_FORWARD, RELU_BACKWARD = 0, 1
@@ -49,8 +49,7 @@ def pointwise(op, a, b, out) -> None:
     if chunks == 1:
         _pointwise(op, a, b, out)
         return
-    with runtime.launch():
-        _pointwise_parallel(op, a, b, out, chunks)
+    launch(_pointwise_parallel, op, a, b, out, chunks, chunks=chunks)
 
 
 def relu_forward(x):

@@ -18,7 +18,7 @@ import numba
 import numpy
 
 from convstack.nn.kernels.compiled import runtime
-from convstack.nn.kernels.compiled.parallel import FLOAT_DTYPES, chunk_bounds, chunk_count
+from convstack.nn.kernels.compiled.parallel import FLOAT_DTYPES, chunk_bounds, chunk_count, launch
 from convstack.nn.kernels.reference import loss as reference
 
 #: Scores below this many elements per chunk stay on one thread (an exp and a few flops each).
@@ -86,9 +86,8 @@ def cross_entropy_forward(x, target, target_weight, denominator):
     if chunks == 1:
         _cross_entropy_rows(x3, target2, weight2, float(denominator), grad, losses, numpy.empty((2, length)))
     else:
-        with runtime.launch():
-            _cross_entropy_parallel(x3, target2, weight2, float(denominator), grad, losses,
-                                    numpy.empty((chunks, 2, length)))
+        launch(_cross_entropy_parallel, x3, target2, weight2, float(denominator), grad, losses,
+               numpy.empty((chunks, 2, length)), chunks=chunks)
     loss = numpy.asarray(losses.sum() / numpy.float64(denominator), dtype=x.dtype)
     return loss, _Saved(grad.reshape(x.shape))
 

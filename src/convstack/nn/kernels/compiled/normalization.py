@@ -29,7 +29,7 @@ import numba
 import numpy
 
 from convstack.nn.kernels.compiled import runtime
-from convstack.nn.kernels.compiled.parallel import FLOAT_DTYPES
+from convstack.nn.kernels.compiled.parallel import FLOAT_DTYPES, chunk_count, launch
 from convstack.nn.kernels.reference import normalization as reference
 
 MIN_PLANE = 16
@@ -186,9 +186,8 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training, mom
     else:
         mean, var = running_mean.astype(numpy.float64), running_var.astype(numpy.float64)
     inv_std = numpy.empty(channels)
-    with runtime.launch():
-        _forward(x3, out.reshape(x3.shape), weight64, bias64, mean, var, inv_std, bool(training), float(eps),
-                 bool(relu), numpy.empty((n * channels, 2)))
+    launch(_forward, x3, out.reshape(x3.shape), weight64, bias64, mean, var, inv_std, bool(training), float(eps),
+           bool(relu), numpy.empty((n * channels, 2)), chunks=chunk_count(x.size))
     if training:
         count = n * length
         if running_mean is not None:
@@ -212,9 +211,9 @@ def batch_norm_backward(grad, saved, needs):
     grad_input = numpy.empty_like(g3) if needs[0] else g3
     channel_sums = numpy.empty((2, x3.shape[1]))
     relu = saved.out is not None
-    with runtime.launch():
-        _backward(g3, x3, saved.out if relu else x3, saved.mean, saved.inv_std, saved.weight, saved.training, relu,
-                  bool(needs[0]), numpy.empty((x3.shape[0] * x3.shape[1], 2)), grad_input, channel_sums)
+    launch(_backward, g3, x3, saved.out if relu else x3, saved.mean, saved.inv_std, saved.weight, saved.training,
+           relu, bool(needs[0]), numpy.empty((x3.shape[0] * x3.shape[1], 2)), grad_input, channel_sums,
+           chunks=chunk_count(x3.size))
     return (grad_input.reshape(grad.shape) if needs[0] else None,
             channel_sums[1].astype(x3.dtype) if needs[1] else None,
             channel_sums[0].astype(x3.dtype) if needs[2] else None)

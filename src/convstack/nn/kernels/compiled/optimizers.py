@@ -16,7 +16,7 @@ import numba
 import numpy
 
 from convstack.nn.kernels.compiled import runtime
-from convstack.nn.kernels.compiled.parallel import chunk_bounds, chunk_count, compilable
+from convstack.nn.kernels.compiled.parallel import chunk_bounds, chunk_count, compilable, launch
 from convstack.nn.kernels.reference import optimizers as reference
 
 #: Elements per chunk below which an update stays on one thread.
@@ -96,8 +96,7 @@ def sgd_step(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay
     if chunks == 1:
         _sgd(*arguments)
     else:
-        with runtime.launch():
-            _sgd_parallel(*arguments, chunks)
+        launch(_sgd_parallel, *arguments, chunks, chunks=chunks)
     return momentum_buffer
 
 
@@ -117,8 +116,7 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1,
     if chunks == 1:
         _adam(*arguments)
     else:
-        with runtime.launch():
-            _adam_parallel(*arguments, chunks)
+        launch(_adam_parallel, *arguments, chunks, chunks=chunks)
 
 
 def register(tier) -> None:

@@ -26,7 +26,7 @@ import numba
 import numpy
 
 from convstack.nn.kernels.compiled import runtime
-from convstack.nn.kernels.compiled.parallel import FLOAT_DTYPES
+from convstack.nn.kernels.compiled.parallel import FLOAT_DTYPES, chunk_count, launch
 from convstack.nn.kernels.reference import average_pooling as average_reference
 from convstack.nn.kernels.reference import max_pooling as max_reference
 
@@ -282,9 +282,8 @@ def max_pool_forward(x, kernel, stride, padding, dilation, out_sizes, needs_grad
     out = numpy.empty(planes.shape[:1] + _as_3d(out_sizes, spatial, 1), dtype=x.dtype)
     with_index = bool(needs_grad or return_indices)
     index = numpy.empty(out.shape if with_index else (1, 1, 1, 1), dtype=numpy.int32)
-    with runtime.launch():
-        _max_pool(planes, out, index, with_index, _as_3d(kernel, spatial, 1), _as_3d(stride, spatial, 1),
-                  _as_3d(padding, spatial, 0), _as_3d(dilation, spatial, 1))
+    launch(_max_pool, planes, out, index, with_index, _as_3d(kernel, spatial, 1), _as_3d(stride, spatial, 1),
+           _as_3d(padding, spatial, 0), _as_3d(dilation, spatial, 1), chunks=chunk_count(x.size))
     result_shape = x.shape[:2] + tuple(out_sizes)
     indices = index.astype(numpy.int64).reshape(result_shape) if return_indices else None
     saved = _MaxSaved(index.reshape(out.shape[0], int(numpy.prod(out_sizes))), x.shape) if needs_grad else None
@@ -297,8 +296,8 @@ def max_pool_backward(grad, saved):
         return max_reference.max_pool_backward(grad, saved)
     index, shape = saved
     grad_input = numpy.empty((index.shape[0], int(numpy.prod(shape[2:]))), dtype=grad.dtype)
-    with runtime.launch():
-        _max_pool_backward(numpy.ascontiguousarray(grad).reshape(index.shape), index, grad_input)
+    launch(_max_pool_backward, numpy.ascontiguousarray(grad).reshape(index.shape), index, grad_input,
+           chunks=chunk_count(grad_input.size))
     return grad_input.reshape(shape)
 
 
@@ -319,8 +318,7 @@ def avg_pool_forward(x, kernel, stride, padding, out_sizes, count_include_pad, d
     out = numpy.empty(planes.shape[:1] + _as_3d(out_sizes, spatial, 1), dtype=x.dtype)
     geometry = (_as_3d(kernel, spatial, 1), _as_3d(stride, spatial, 1), _as_3d(padding, spatial, 0))
     override = 0 if divisor_override is None else int(divisor_override)
-    with runtime.launch():
-        _avg_pool(planes, out, True, *geometry, bool(count_include_pad), override)
+    launch(_avg_pool, planes, out, True, *geometry, bool(count_include_pad), override, chunks=chunk_count(x.size))
     saved = _AverageSaved(x.shape, geometry, bool(count_include_pad), override)
     return out.reshape(x.shape[:2] + tuple(out_sizes)), saved
 
@@ -333,8 +331,8 @@ def avg_pool_backward(grad, saved):
     spatial = len(shape) - 2
     planes = numpy.ascontiguousarray(grad).reshape((shape[0] * shape[1],) + _as_3d(grad.shape[2:], spatial, 1))
     grad_input = numpy.empty((planes.shape[0],) + _as_3d(shape[2:], spatial, 1), dtype=grad.dtype)
-    with runtime.launch():
-        _avg_pool(grad_input, planes, False, *geometry, count_include_pad, override)
+    launch(_avg_pool, grad_input, planes, False, *geometry, count_include_pad, override,
+           chunks=chunk_count(grad_input.size))
     return grad_input.reshape(shape)
 
 
