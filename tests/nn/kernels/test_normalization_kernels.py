@@ -114,3 +114,13 @@ def test_batch_norm_takes_non_contiguous_inputs(tier, rng):
     strided = (x, *arrays[1:5], grad)
     contiguous = tuple(np.ascontiguousarray(a) for a in strided)
     _assert_close(_run(forward, backward, strided, True, True), _expected(contiguous, True, True), np.float32)
+
+
+@pytest.mark.skipif("numba" not in kernel_tiers(), reason="the compiled tier needs Numba")
+def test_compiled_batch_norm_results_own_their_memory(rng):
+    """So that autograd hands a leaf input its gradient without copying it."""
+    x, weight, bias, mean, var, grad = _case(rng, (4, 3, 6, 6), np.float32)
+    forward, backward = _kernels("numba")
+    out, saved = forward(x, weight, bias, mean, var, True, 0.1, 1e-5, ALL, True)
+    assert out.base is None
+    assert all(g.base is None for g in backward(grad, saved, ALL))

@@ -132,3 +132,16 @@ def test_avg_pool_matches_the_float64_reference(tier, dtype, count_include_pad, 
     assert grad_input.dtype == dtype and grad_input.shape == shape
     np.testing.assert_allclose(grad_input, average_pooling.avg_pool_backward(grad.astype(np.float64),
                                                                              expected_saved), **_tolerance(dtype))
+
+
+@pytest.mark.skipif("numba" not in kernel_tiers(), reason="the compiled tier needs Numba")
+def test_compiled_pooling_results_own_their_memory(rng):
+    """So that autograd hands a leaf input its gradient without copying it."""
+    shape, kernel, stride, padding, dilation, out_sizes = _geometry("3x3s2p1-ceil")
+    x = rng.standard_normal(shape).astype(np.float32)
+    max_forward, max_backward = _max_kernels("numba")
+    out, _, saved = max_forward(x, kernel, stride, padding, dilation, out_sizes, True, False)
+    assert out.base is None and max_backward(np.ones_like(out), saved).base is None
+    avg_forward, avg_backward = _avg_kernels("numba")
+    out, saved = avg_forward(x, kernel, stride, padding, out_sizes, True, None)
+    assert out.base is None and avg_backward(np.ones_like(out), saved).base is None

@@ -208,13 +208,14 @@ def batch_norm_backward(grad, saved, needs):
         return reference.batch_norm_backward(grad, saved, needs)
     x3 = saved.x
     g3 = numpy.ascontiguousarray(grad, dtype=x3.dtype).reshape(x3.shape)  # (N, C, L)
-    grad_input = numpy.empty_like(g3) if needs[0] else g3
+    grad_input = numpy.empty(grad.shape, dtype=x3.dtype) if needs[0] else None  # owns its memory (autograd)
     channel_sums = numpy.empty((2, x3.shape[1]))
     relu = saved.out is not None
     launch(_backward, g3, x3, saved.out if relu else x3, saved.mean, saved.inv_std, saved.weight, saved.training,
-           relu, bool(needs[0]), numpy.empty((x3.shape[0] * x3.shape[1], 2)), grad_input, channel_sums,
+           relu, bool(needs[0]), numpy.empty((x3.shape[0] * x3.shape[1], 2)),
+           g3 if grad_input is None else grad_input.reshape(x3.shape), channel_sums,
            chunks=chunk_count(x3.size))
-    return (grad_input.reshape(grad.shape) if needs[0] else None,
+    return (grad_input,
             channel_sums[1].astype(x3.dtype) if needs[1] else None,
             channel_sums[0].astype(x3.dtype) if needs[2] else None)
 

@@ -279,15 +279,16 @@ def max_pool_forward(x, kernel, stride, padding, dilation, out_sizes, needs_grad
         return max_reference.max_pool_forward(x, kernel, stride, padding, dilation, out_sizes, needs_grad,
                                               return_indices)
     planes = _planes(x, spatial)
-    out = numpy.empty(planes.shape[:1] + _as_3d(out_sizes, spatial, 1), dtype=x.dtype)
+    result_shape = x.shape[:2] + tuple(out_sizes)
+    result = numpy.empty(result_shape, dtype=x.dtype)  # owns its memory (autograd may take it over)
+    out = result.reshape(planes.shape[:1] + _as_3d(out_sizes, spatial, 1))
     with_index = bool(needs_grad or return_indices)
     index = numpy.empty(out.shape if with_index else (1, 1, 1, 1), dtype=numpy.int32)
     launch(_max_pool, planes, out, index, with_index, _as_3d(kernel, spatial, 1), _as_3d(stride, spatial, 1),
            _as_3d(padding, spatial, 0), _as_3d(dilation, spatial, 1), chunks=chunk_count(x.size))
-    result_shape = x.shape[:2] + tuple(out_sizes)
     indices = index.astype(numpy.int64).reshape(result_shape) if return_indices else None
     saved = _MaxSaved(index.reshape(out.shape[0], int(numpy.prod(out_sizes))), x.shape) if needs_grad else None
-    return out.reshape(result_shape), indices, saved
+    return result, indices, saved
 
 
 def max_pool_backward(grad, saved):
@@ -295,10 +296,10 @@ def max_pool_backward(grad, saved):
     if not isinstance(saved, _MaxSaved):  # the forward took the reference kernel
         return max_reference.max_pool_backward(grad, saved)
     index, shape = saved
-    grad_input = numpy.empty((index.shape[0], int(numpy.prod(shape[2:]))), dtype=grad.dtype)
-    launch(_max_pool_backward, numpy.ascontiguousarray(grad).reshape(index.shape), index, grad_input,
-           chunks=chunk_count(grad_input.size))
-    return grad_input.reshape(shape)
+    grad_input = numpy.empty(shape, dtype=grad.dtype)  # owns its memory: a leaf input takes it over uncopied
+    launch(_max_pool_backward, numpy.ascontiguousarray(grad).reshape(index.shape), index,
+           grad_input.reshape(index.shape[0], int(numpy.prod(shape[2:]))), chunks=chunk_count(grad_input.size))
+    return grad_input
 
 
 class _AverageSaved(NamedTuple):
@@ -315,12 +316,13 @@ def avg_pool_forward(x, kernel, stride, padding, out_sizes, count_include_pad, d
         return average_reference.avg_pool_forward(x, kernel, stride, padding, out_sizes, count_include_pad,
                                                   divisor_override)
     planes = _planes(x, spatial)
-    out = numpy.empty(planes.shape[:1] + _as_3d(out_sizes, spatial, 1), dtype=x.dtype)
+    result = numpy.empty(x.shape[:2] + tuple(out_sizes), dtype=x.dtype)
+    out = result.reshape(planes.shape[:1] + _as_3d(out_sizes, spatial, 1))
     geometry = (_as_3d(kernel, spatial, 1), _as_3d(stride, spatial, 1), _as_3d(padding, spatial, 0))
     override = 0 if divisor_override is None else int(divisor_override)
     launch(_avg_pool, planes, out, True, *geometry, bool(count_include_pad), override, chunks=chunk_count(x.size))
     saved = _AverageSaved(x.shape, geometry, bool(count_include_pad), override)
-    return out.reshape(x.shape[:2] + tuple(out_sizes)), saved
+    return result, saved
 
 
 def avg_pool_backward(grad, saved):
@@ -330,10 +332,11 @@ def avg_pool_backward(grad, saved):
     shape, geometry, count_include_pad, override = saved
     spatial = len(shape) - 2
     planes = numpy.ascontiguousarray(grad).reshape((shape[0] * shape[1],) + _as_3d(grad.shape[2:], spatial, 1))
-    grad_input = numpy.empty((planes.shape[0],) + _as_3d(shape[2:], spatial, 1), dtype=grad.dtype)
-    launch(_avg_pool, grad_input, planes, False, *geometry, count_include_pad, override,
+    grad_input = numpy.empty(shape, dtype=grad.dtype)  # owns its memory: a leaf input takes it over uncopied
+    grad_planes = grad_input.reshape((planes.shape[0],) + _as_3d(shape[2:], spatial, 1))  # a view: (P, D, H, W)
+    launch(_avg_pool, grad_planes, planes, False, *geometry, count_include_pad, override,
            chunks=chunk_count(grad_input.size))
-    return grad_input.reshape(shape)
+    return grad_input
 
 
 def register(tier) -> None:
