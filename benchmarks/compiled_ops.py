@@ -1,6 +1,6 @@
 """Time the non-convolution ops on both kernel tiers against PyTorch, in one process, interleaved.
 
-    python3 benchmarks/compiled_ops.py [--reps 30] [--threads 2] [--filter bn] [--cpu]
+    python3 benchmarks/compiled_ops.py [--reps 30] [--threads 2] [--filter bn] [--cpu] [--settle 0.25]
 
 For each op: convstack on the NumPy tier, convstack on the compiled tier and PyTorch, one rep of
 each in turn (so that load from other processes slows all alike), medians of the reps.
@@ -11,11 +11,18 @@ Two clocks: by default wall time with ``--threads`` threads for every pool (conv
 thread's CPU time (``time.thread_time``), which other processes on a loaded machine disturb
 far less than the wall clock (they still share its caches and memory bandwidth). The allocator
 is tuned as ``convstack bench`` tunes it (``convstack.allocator.tune``).
+
+OpenMP's workers are made to sleep as soon as a parallel kernel ends (``OMP_WAIT_POLICY=passive``) unless
+``--omp-wait-policy inherit``: by default GNU OpenMP's workers spin for a while after each region, and on
+two cores they then take the CPU from OpenBLAS's threads in the GEMMs that follow (see
+docs/compiled_kernels.md). Numba's kernels run on the process's GNU OpenMP, which is PyTorch's own copy
+when PyTorch is imported (one soname): the policy then applies to both; ``--no-torch`` leaves it out.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -119,6 +126,39 @@ def _cross_entropy_op(batch, classes):
     return convstack_run, torch_run
 
 
+def _training_step_op(model_name, twin_name, batch, image_shape, lr):
+    """One SGD (momentum 0.9) training step of a zoo model on a fixed random batch; PyTorch's twin alike."""
+    rng = numpy.random.default_rng(3)
+    images, labels = _inputs((batch,) + image_shape, seed=3), rng.integers(0, 10, batch)
+
+    def convstack_run(direction):
+        cs.manual_seed(0)
+        model = getattr(models, model_name)().train()
+        optimizer = optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+        x, t = cs.Tensor._make(images), cs.Tensor._make(labels)
+
+        def step():
+            optimizer.zero_grad()
+            F.cross_entropy(model(x), t).backward()
+            optimizer.step()
+        return _timed(step)
+
+    def torch_run(direction, torch):
+        from convstack.bench import twins
+
+        model = getattr(twins, twin_name)().train()
+        optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+        x, t = torch.from_numpy(images), torch.from_numpy(labels)
+
+        def step():
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), t).backward()
+            optimizer.step()
+        return _timed(step)
+
+    return convstack_run, torch_run
+
+
 def workloads():
     """``(name, directions, (convstack setup, torch setup))`` for every row."""
     bn = _module_op(lambda: nn.BatchNorm2d(16), lambda torch: torch.nn.BatchNorm2d(16), (128, 16, 32, 32))
@@ -152,10 +192,13 @@ def workloads():
         ("sgd momentum step, lenet5 params", ("step",), sgd),
         ("sgd momentum+wd step, resnet20 params", ("step",), sgd_resnet),
         ("adam step, resnet20 params", ("step",), adam),
+        ("lenet5 training step, batch 64", ("step",), _training_step_op("lenet5", "LeNet5", 64, (1, 28, 28), 0.05)),
+        ("resnet20 training step, batch 128", ("step",),
+         _training_step_op("resnet20", "CifarResNet", 128, (3, 32, 32), 0.1)),
     ]
 
 
-def measure(run_setups, reps, cpu, torch):
+def measure(run_setups, reps, cpu, torch, settle):
     """Medians in ms per contender: numpy tier, numba tier, torch (interleaved reps)."""
     contenders = []
     for tier in TIERS:
@@ -167,6 +210,9 @@ def measure(run_setups, reps, cpu, torch):
     for rep_index in range(reps + 2):
         for name, rep in contenders:
             with tiers.kernel_tier(name if name in TIERS else tiers.get_kernel_tier()):
+                if settle:  # let the other contenders' spinning workers sleep, then wake this one's
+                    time.sleep(settle)
+                    rep()
                 wall, thread = rep()
             if rep_index >= 2:  # two warm-ups: compilation, caches, allocator
                 times[name].append(thread if cpu else wall)
@@ -179,25 +225,40 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--cpu", action="store_true", help="one thread, thread CPU time")
     parser.add_argument("--filter", default="")
+    parser.add_argument("--no-torch", action="store_true", help="time the two tiers only, without PyTorch in the "
+                        "process (its OpenMP runtime is then not the one Numba's kernels share)")
+    parser.add_argument("--omp-wait-policy", choices=("passive", "inherit"), default="passive",
+                        help="OMP_WAIT_POLICY of the process's OpenMP runtime (Numba's, which is PyTorch's when both "
+                             "are loaded): passive (default) or the environment's (GNU OpenMP's default spins)")
+    parser.add_argument("--settle", type=float, default=0.0,
+                        help="pause before each rep (then one untimed call), as convstack bench's --settle")
     args = parser.parse_args(argv)
-    try:
-        import torch
-    except ImportError:
-        torch = None
+    if args.omp_wait_policy == "passive":
+        # GNU OpenMP reads it when it loads: with PyTorch imported, Numba's kernels share PyTorch's copy of the
+        # runtime (one soname), so both run passive; without, Numba's alone
+        os.environ["OMP_WAIT_POLICY"] = "passive"
+    torch = None
+    if not args.no_torch:
+        try:
+            import torch
+        except ImportError:
+            pass
     threads = 1 if args.cpu else args.threads
     allocator.tune()  # as convstack bench and train: arrays reuse mapped heap instead of faulting in fresh pages
     cs.set_num_threads(threads)
     if torch is not None:
         torch.set_num_threads(threads)
     clock = "thread CPU time, 1 thread" if args.cpu else f"wall time, {threads} threads"
-    print(f"medians of {args.reps} interleaved reps, {clock}; ms")
+    pause = f", {args.settle} s pause and one untimed call before each" if args.settle else ""
+    policy = os.environ.get("OMP_WAIT_POLICY", "unset (GNU OpenMP spins a while after each parallel region)")
+    print(f"medians of {args.reps} interleaved reps{pause}, {clock}; Numba's OMP_WAIT_POLICY {policy}; ms")
     print(f"{'op':42s} {'pass':8s} {'numpy':>9s} {'numba':>9s} {'torch':>9s} {'numba/numpy':>12s} {'numba/torch':>12s}")
     for name, directions, setups in workloads():
         if args.filter not in name:
             continue
         for direction in directions:
             result = measure((lambda s=setups[0], d=direction: s(d),
-                              lambda t, s=setups[1], d=direction: s(d, t)), args.reps, args.cpu, torch)
+                              lambda t, s=setups[1], d=direction: s(d, t)), args.reps, args.cpu, torch, args.settle)
             theirs = result.get("torch", float("nan"))
             print(f"{name:42s} {direction:8s} {result['numpy']:9.3f} {result['numba']:9.3f} {theirs:9.3f} "
                   f"{result['numba'] / result['numpy']:12.2f} {result['numba'] / theirs:12.2f}", flush=True)
