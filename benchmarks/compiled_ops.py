@@ -198,8 +198,8 @@ def workloads():
     ]
 
 
-def measure(run_setups, reps, cpu, torch, settle):
-    """Medians in ms per contender: numpy tier, numba tier, torch (interleaved reps)."""
+def measure(run_setups, reps, cpu, torch, settle, statistic=statistics.median):
+    """``statistic`` (the median) of each contender's reps in ms: numpy tier, numba tier, torch (interleaved)."""
     contenders = []
     for tier in TIERS:
         with tiers.kernel_tier(tier):
@@ -216,7 +216,7 @@ def measure(run_setups, reps, cpu, torch, settle):
                 wall, thread = rep()
             if rep_index >= 2:  # two warm-ups: compilation, caches, allocator
                 times[name].append(thread if cpu else wall)
-    return {name: statistics.median(values) * 1e3 for name, values in times.items()}
+    return {name: statistic(values) * 1e3 for name, values in times.items()}
 
 
 def main(argv=None):
@@ -230,6 +230,9 @@ def main(argv=None):
     parser.add_argument("--omp-wait-policy", choices=("passive", "inherit"), default="passive",
                         help="OMP_WAIT_POLICY of the process's OpenMP runtime (Numba's, which is PyTorch's when both "
                              "are loaded): passive (default) or the environment's (GNU OpenMP's default spins)")
+    parser.add_argument("--fastest", action="store_true",
+                        help="report each contender's fastest rep instead of the median (bursts of load from other "
+                             "processes on a shared machine lengthen some reps, never shorten one)")
     parser.add_argument("--settle", type=float, default=0.0,
                         help="pause before each rep (then one untimed call), as convstack bench's --settle")
     args = parser.parse_args(argv)
@@ -251,14 +254,16 @@ def main(argv=None):
     clock = "thread CPU time, 1 thread" if args.cpu else f"wall time, {threads} threads"
     pause = f", {args.settle} s pause and one untimed call before each" if args.settle else ""
     policy = os.environ.get("OMP_WAIT_POLICY", "unset (GNU OpenMP spins a while after each parallel region)")
-    print(f"medians of {args.reps} interleaved reps{pause}, {clock}; Numba's OMP_WAIT_POLICY {policy}; ms")
+    summary = "fastest" if args.fastest else "medians"
+    print(f"{summary} of {args.reps} interleaved reps{pause}, {clock}; OMP_WAIT_POLICY {policy}; ms")
     print(f"{'op':42s} {'pass':8s} {'numpy':>9s} {'numba':>9s} {'torch':>9s} {'numba/numpy':>12s} {'numba/torch':>12s}")
     for name, directions, setups in workloads():
         if args.filter not in name:
             continue
         for direction in directions:
             result = measure((lambda s=setups[0], d=direction: s(d),
-                              lambda t, s=setups[1], d=direction: s(d, t)), args.reps, args.cpu, torch, args.settle)
+                              lambda t, s=setups[1], d=direction: s(d, t)), args.reps, args.cpu, torch, args.settle,
+                             min if args.fastest else statistics.median)
             theirs = result.get("torch", float("nan"))
             print(f"{name:42s} {direction:8s} {result['numpy']:9.3f} {result['numba']:9.3f} {theirs:9.3f} "
                   f"{result['numba'] / result['numpy']:12.2f} {result['numba'] / theirs:12.2f}", flush=True)

@@ -9,14 +9,13 @@ from __future__ import annotations
 import numba
 import numpy
 
-from convstack.nn.kernels.compiled import runtime
+from convstack.nn.kernels.compiled import parallel, runtime
 from convstack.nn.kernels.compiled.parallel import chunk_bounds, chunk_count, compilable, launch
 from convstack.nn.kernels.reference import activation as reference
 
 RELU_FORWARD, RELU_BACKWARD = 0, 1
-#: Elements per chunk below which a point-wise pass stays on one thread (a vectorised pass over 64 Ki
-#: float32 elements takes a few microseconds, the cost of waking the other threads).
-GRAIN = 1 << 16
+#: Elements per chunk below which a point-wise pass stays on one thread (``parallel.GRAIN``).
+GRAIN = parallel.GRAIN
 
 
 @runtime.jit()

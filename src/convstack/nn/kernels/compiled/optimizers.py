@@ -15,12 +15,12 @@ import math
 import numba
 import numpy
 
-from convstack.nn.kernels.compiled import runtime
+from convstack.nn.kernels.compiled import parallel, runtime
 from convstack.nn.kernels.compiled.parallel import chunk_bounds, chunk_count, compilable, launch
 from convstack.nn.kernels.reference import optimizers as reference
 
-#: Elements per chunk below which an update stays on one thread.
-GRAIN = 1 << 16
+#: Elements per chunk below which an update stays on one thread (``parallel.GRAIN``).
+GRAIN = parallel.GRAIN
 
 
 @runtime.jit()
