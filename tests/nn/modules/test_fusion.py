@@ -98,6 +98,21 @@ def test_only_a_relu_is_absorbed(rng):
     assert type(out.grad_fn) is not BatchNormFunction
 
 
+def test_a_subclass_with_its_own_forward_is_not_fused():
+    class Shifted(nn.BatchNorm2d):
+        def forward(self, input):
+            return super().forward(input) + 1.0
+
+    class Leaky(nn.ReLU):
+        pass
+
+    assert fusion.fused(Shifted(2), nn.ReLU()) is None
+    assert fusion.fused(nn.BatchNorm2d(2), Leaky()) is None
+    x = cs.randn(3, 2, 4, 4)
+    model = nn.Sequential(Shifted(2), nn.ReLU())
+    assert float(model(x).min()) >= 0.0 and float(model(x).mean()) > 0.5  # the shift happened before the ReLU
+
+
 def test_chain_fuses_a_pair_and_falls_back_to_calling_both(rng):
     bn, relu = nn.BatchNorm2d(3), nn.ReLU()
     x = cs.tensor(rng.standard_normal((2, 3, 4, 4)).astype(np.float32))

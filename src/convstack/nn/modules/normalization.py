@@ -89,8 +89,13 @@ class _BatchNorm(Configurable, Module):
         return self._normalise(input, relu=False)
 
     def fused_forward(self, following):
-        """With a ``ReLU`` after it: this layer and the ReLU as one op (see ``fusion``); else None."""
-        return self._forward_relu if type(following) is ReLU else None
+        """With a ``ReLU`` after it: this layer and the ReLU as one op (see ``fusion``); else None.
+
+        Only the two classes' own ``forward`` fuse: a subclass that overrides either runs as written.
+        """
+        if type(following) is ReLU and type(self).forward is _BatchNorm.forward:
+            return self._forward_relu
+        return None
 
     def _forward_relu(self, input):
         self._checked(input)
