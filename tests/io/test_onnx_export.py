@@ -109,6 +109,9 @@ LAYERS = {
     "batch norm 3d": (lambda: nn.BatchNorm3d(2), (2, 2, 3, 3, 3)),
     "batch norm no affine": (lambda: nn.BatchNorm2d(3, affine=False), (2, 3, 4, 4)),
     "batch norm batch statistics": (lambda: nn.BatchNorm2d(3, track_running_stats=False), (4, 3, 4, 4)),
+    "batch norm + relu, fused": (lambda: nn.Sequential(nn.BatchNorm2d(3), nn.ReLU()), (2, 3, 4, 4)),
+    "batch norm batch statistics + relu, fused": (
+        lambda: nn.Sequential(nn.BatchNorm2d(3, track_running_stats=False), nn.ReLU()), (4, 3, 4, 4)),
     "lrn odd": (lambda: nn.LocalResponseNorm(5, alpha=1e-2, beta=0.75, k=2.0), (2, 7, 4, 4)),
     "relu": (lambda: nn.ReLU(), (2, 3, 4)),
     "leaky relu": (lambda: nn.LeakyReLU(0.2), (2, 3, 4)),

@@ -136,24 +136,28 @@ def _batch_norm(g, call):
     params = list(call.inputs[1:])
     scale = params.pop(0) if o["affine"][0] else g.initializer(numpy.ones(channels, dtype), f"{call.name}/scale")
     bias = params.pop(0) if o["affine"][1] else g.initializer(numpy.zeros(channels, dtype), f"{call.name}/bias")
+    outputs = 1 if o.get("relu") else call.outputs  # a fused batch norm + ReLU: the Relu node writes the output
     if not o["training"]:
         mean = g.array_value(o["running_mean"], f"{call.name}/running_mean")
         var = g.array_value(o["running_var"], f"{call.name}/running_var")
-        g.node("BatchNormalization", [call.inputs[0], scale, bias, mean, var], call.outputs, call, epsilon=o["eps"])
-        return
-    # Batch statistics (a batch norm without running statistics): the formula, over (N, *spatial).
-    axes = [0] + list(range(2, x.ndim))
-    shape = g.ints([1, channels] + [1] * (x.ndim - 2), f"{call.name}/channel_shape")
-    mean = reduce(g, call, "ReduceMean", call.inputs[0], axes, True)
-    centred = g.node("Sub", [call.inputs[0], mean], 1, call)[0]
-    square = g.node("Mul", [centred, centred], 1, call)[0]
-    var = reduce(g, call, "ReduceMean", square, axes, True)
-    eps = g.scalar_like(o["eps"], call.inputs[0], f"{call.name}/eps")
-    std = g.node("Sqrt", [g.node("Add", [var, eps], 1, call)[0]], 1, call)[0]
-    normalised = g.node("Div", [centred, std], 1, call)[0]
-    scale = g.node("Reshape", [scale, shape], 1, call)[0]
-    bias = g.node("Reshape", [bias, shape], 1, call)[0]
-    g.node("Add", [g.node("Mul", [normalised, scale], 1, call)[0], bias], call.outputs, call)
+        normalised = g.node("BatchNormalization", [call.inputs[0], scale, bias, mean, var], outputs, call,
+                            epsilon=o["eps"])
+    else:
+        # Batch statistics (a batch norm without running statistics): the formula, over (N, *spatial).
+        axes = [0] + list(range(2, x.ndim))
+        shape = g.ints([1, channels] + [1] * (x.ndim - 2), f"{call.name}/channel_shape")
+        mean = reduce(g, call, "ReduceMean", call.inputs[0], axes, True)
+        centred = g.node("Sub", [call.inputs[0], mean], 1, call)[0]
+        square = g.node("Mul", [centred, centred], 1, call)[0]
+        var = reduce(g, call, "ReduceMean", square, axes, True)
+        eps = g.scalar_like(o["eps"], call.inputs[0], f"{call.name}/eps")
+        std = g.node("Sqrt", [g.node("Add", [var, eps], 1, call)[0]], 1, call)[0]
+        standardised = g.node("Div", [centred, std], 1, call)[0]
+        scale = g.node("Reshape", [scale, shape], 1, call)[0]
+        bias = g.node("Reshape", [bias, shape], 1, call)[0]
+        normalised = g.node("Add", [g.node("Mul", [standardised, scale], 1, call)[0], bias], outputs, call)
+    if o.get("relu"):
+        g.node("Relu", normalised, call.outputs, call)
 
 
 def _local_response_norm(g, call):

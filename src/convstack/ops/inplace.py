@@ -98,7 +98,7 @@ class ReLUInplace(ReLU):
 
     def forward(self, a):
         get_array_module(a).maximum(a, 0, out=a)
-        self.out = a
+        self.keep_output(a)
         return a
 
 

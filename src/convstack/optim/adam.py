@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from convstack.backend import get_array_module
 from convstack.nn.functional._utils import invalid
+from convstack.nn.kernels import tiers
+from convstack.nn.kernels.reference import optimizers as kernels
 from convstack.optim.optimizer import Optimizer, check_number
 
 
@@ -54,11 +56,15 @@ class Adam(Optimizer):
         group["betas"] = tuple(betas)
 
     def _step_group(self, group):
-        lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
-        beta1, beta2 = group["betas"]
-        amsgrad, decoupled = group["amsgrad"], group["decoupled_weight_decay"]
+        lr, eps, weight_decay = float(group["lr"]), float(group["eps"]), float(group["weight_decay"])
+        beta1, beta2 = (float(beta) for beta in group["betas"])
+        amsgrad, decoupled = bool(group["amsgrad"]), bool(group["decoupled_weight_decay"])
+        maximize = bool(group["maximize"])
+        update = None
         for p, param, grad in self._params_with_grad(group):
             xp = get_array_module(param)
+            if update is None:  # the kernel of the tier in use, looked up once per group
+                update = tiers.tier_for(param).implementation(kernels.adam_step)
             state = self.state[p]
             if not state:
                 state["step"] = 0
@@ -67,29 +73,8 @@ class Adam(Optimizer):
             if amsgrad and "max_exp_avg_sq" not in state:
                 state["max_exp_avg_sq"] = xp.zeros_like(param)
             state["step"] += 1
-            step = state["step"]
-            if group["maximize"]:
-                grad = -grad
-            if weight_decay != 0:
-                if decoupled:
-                    param *= 1 - lr * weight_decay
-                else:
-                    grad = grad + weight_decay * param
-            exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-            exp_avg += (1 - beta1) * (grad - exp_avg)  # torch's lerp_(grad, 1 - beta1)
-            exp_avg_sq *= beta2
-            exp_avg_sq += (1 - beta2) * grad * grad
-            second = exp_avg_sq
-            if amsgrad:
-                second = state["max_exp_avg_sq"]
-                xp.maximum(second, exp_avg_sq, out=second)
-            step_size = lr / (1 - beta1**step)
-            denominator = xp.sqrt(second)  # the one temporary per parameter, reused below
-            denominator /= (1 - beta2**step) ** 0.5
-            denominator += eps
-            xp.divide(exp_avg, denominator, out=denominator)
-            denominator *= step_size
-            param -= denominator
+            update(param, grad, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"), state["step"],
+                   lr, beta1, beta2, eps, weight_decay, amsgrad, maximize, decoupled)
 
 
 class AdamW(Adam):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from convstack.nn.functional._utils import invalid
+from convstack.nn.kernels import tiers
+from convstack.nn.kernels.reference import optimizers as kernels
 from convstack.optim.optimizer import Optimizer, check_number
 
 
@@ -52,20 +54,15 @@ class SGD(Optimizer):
             )
 
     def _step_group(self, group):
-        lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
-        weight_decay, nesterov, maximize = group["weight_decay"], group["nesterov"], group["maximize"]
+        lr, momentum, dampening = float(group["lr"]), float(group["momentum"]), float(group["dampening"])
+        weight_decay = float(group["weight_decay"])
+        nesterov, maximize = bool(group["nesterov"]), bool(group["maximize"])
+        step = None
         for p, param, grad in self._params_with_grad(group):
-            if maximize:
-                grad = -grad
-            if weight_decay != 0:
-                grad = grad + weight_decay * param
-            if momentum != 0:
-                state = self.state[p]
-                buffer = state.get("momentum_buffer")
-                if buffer is None:
-                    buffer = state["momentum_buffer"] = grad.copy()
-                else:
-                    buffer *= momentum
-                    buffer += grad if dampening == 0 else (1 - dampening) * grad
-                grad = grad + momentum * buffer if nesterov else buffer
-            param -= lr * grad
+            if step is None:  # the kernel of the tier in use, looked up once per group
+                step = tiers.tier_for(param).implementation(kernels.sgd_step)
+            state = self.state[p] if momentum != 0 else None
+            buffer = step(param, grad, None if state is None else state.get("momentum_buffer"), lr, momentum,
+                          dampening, weight_decay, nesterov, maximize)
+            if state is not None:
+                state["momentum_buffer"] = buffer

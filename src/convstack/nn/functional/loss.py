@@ -16,6 +16,8 @@ from convstack.backend import get_array_module
 from convstack.nn.functional._reduction import apply_reduction, check_reduction, check_same_shape
 from convstack.nn.functional._utils import invalid, shape_context
 from convstack.nn.functional.activation import log_softmax
+from convstack.nn.kernels import tiers
+from convstack.nn.kernels.reference import loss as loss_kernels
 from convstack.tensor import Tensor, as_tensor
 
 
@@ -89,31 +91,21 @@ class NLLLoss(Function):
 class CrossEntropy(Function):
     """Reduced class-index cross-entropy as one op: ``-sum(w[t] log softmax(x)[t]) / denominator``.
 
-    Log-softmax, pick, weight and reduction in one forward (the max-shifted scores are
-    exponentiated in place and become the softmax that backward keeps); backward is
-    ``(softmax - onehot) * w[t] * g / denominator``. Four ops and their temporaries fewer
-    than ``log_softmax`` + ``NLLLoss`` + ``sum`` + ``div`` on the training path.
+    Log-softmax, pick, weight and reduction in one forward, ``(softmax - onehot) * w[t] * g /
+    denominator`` backward: four ops and their temporaries fewer than ``log_softmax`` +
+    ``NLLLoss`` + ``sum`` + ``div`` on the training path. The arithmetic is the kernels'
+    (``cross_entropy_forward`` / ``cross_entropy_backward`` of the tier in use).
     """
 
     def forward(self, x, *, target, target_weight, denominator):
-        xp = get_array_module(x)
-        e = x - x.max(axis=1, keepdims=True)  # (N, C, *spatial): shifted scores, exponentiated below
-        picked = xp.take_along_axis(e, target[:, None], axis=1)[:, 0]  # (N, *spatial)
-        xp.exp(e, out=e)
-        total = e.sum(axis=1, keepdims=True)  # (N, 1, *spatial)
-        log_p = picked - xp.log(total[:, 0])  # log-probability of each target
-        loss = -(target_weight * log_p).sum() / denominator
-        e /= total  # the softmax
-        self.softmax, self.target, self.scale = e, target, target_weight / denominator
-        return xp.asarray(loss, dtype=x.dtype)
+        tier = tiers.tier_for(x)
+        self.backward_kernel = tier.implementation(loss_kernels.cross_entropy_backward)
+        loss, self.saved = tier.implementation(loss_kernels.cross_entropy_forward)(x, target, target_weight,
+                                                                                   denominator)
+        return loss
 
     def backward(self, grad):
-        xp = get_array_module(grad)
-        scale = (self.scale * grad)[:, None]  # (N, 1, *spatial)
-        grad_input = self.softmax * scale
-        index = self.target[:, None]
-        xp.put_along_axis(grad_input, index, xp.take_along_axis(grad_input, index, axis=1) - scale, axis=1)
-        return (grad_input,)
+        return (self.backward_kernel(grad, self.saved),)
 
 
 class MultiMarginLoss(Function):

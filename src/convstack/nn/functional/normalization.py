@@ -12,37 +12,9 @@ import numbers
 from convstack.autograd import Function
 from convstack.backend import get_array_module
 from convstack.nn.functional._utils import invalid, shape_context
+from convstack.nn.kernels import tiers
+from convstack.nn.kernels.reference import normalization as kernels
 from convstack.tensor import Tensor, as_tensor
-
-
-def _rows(values, length):
-    """A per-channel (C,) array repeated along a (C, L) block, to broadcast over (N, C, L).
-
-    NumPy's broadcast of a (C, 1) operand walks each row with a scalar, about 2x slower
-    than a contiguous (C, L) operand that repeats over N; the block is small (C * L).
-    """
-    xp = get_array_module(values)
-    return xp.repeat(values, length).reshape(values.shape[0], length)
-
-
-def _channel_sums(x3):
-    """Per-channel sums of an (N, C, L) array: one GEMV over L, then a sum over N.
-
-    About 3x faster than ``sum(axis=(0, 2))``, whose reduction over two non-adjacent axes
-    NumPy does not vectorise; short rows (L < 16) take the plain reduction.
-    """
-    xp = get_array_module(x3)
-    if x3.shape[2] < 16:
-        return x3.sum(axis=(0, 2))
-    return (x3 @ xp.ones(x3.shape[2], dtype=x3.dtype)).sum(axis=0)  # (N, C) -> (C,)
-
-
-def _channel_dots(a3, b3):
-    """Per-channel ``sum(a * b)`` of two (N, C, L) arrays as N * C inner products, without an (N, C, L) product."""
-    if a3.shape[2] < 16:
-        return (a3 * b3).sum(axis=(0, 2))
-    dots = get_array_module(a3).matmul(a3[:, :, None, :], b3[:, :, :, None])  # (N, C, 1, 1)
-    return dots.reshape(a3.shape[:2]).sum(axis=0)
 
 
 class BatchNorm(Function):
@@ -50,91 +22,31 @@ class BatchNorm(Function):
 
     Tensor inputs: ``x`` and, when present, ``weight`` then ``bias`` (``affine`` says which).
     ``running_mean`` / ``running_var`` are plain arrays updated in place when training.
-
-    The input is viewed as (N, C, L), L the product of the trailing dimensions. Per-channel
-    sums are GEMVs and inner products (``_channel_sums``, ``_channel_dots``); per-channel
-    factors broadcast as (C, L) blocks (``_rows``). Backward keeps the centred input
-    ``c = x - mean`` (not ``x_hat``, not the output): with ``a = weight * inv_std`` the
-    input gradient is ``a * g + b * c + k`` per channel, from two per-channel sums.
-    The batch mean is corrected by the mean of ``c`` (``delta``, the shifted-data
-    algorithm), so inputs far from zero keep float32's accuracy.
+    ``relu`` applies a rectifier to the output in the same op (``Sequential`` fuses a
+    ``BatchNorm`` followed by a ``ReLU`` this way). The arithmetic is the kernels'
+    (``batch_norm_forward`` / ``batch_norm_backward`` of the tier in use): the backward is
+    the closed form of the gradient through the batch statistics.
     """
 
-    def forward(self, x, *params, running_mean, running_var, training, momentum, eps, affine):
-        xp = get_array_module(x)
+    def forward(self, x, *params, running_mean, running_var, training, momentum, eps, affine, relu=False):
         weight = params[0] if affine[0] else None
         bias = params[-1] if affine[1] else None
-        n, channels = x.shape[0], x.shape[1]
-        x3 = x.reshape(n, channels, -1)  # (N, C, L)
-        length = x3.shape[2]
         needs = self.needs_input_grad
-        # the centred input enters the gradients of weight and, in training, of x (through the batch statistics)
-        keep = (training and needs[0]) or (affine[0] and needs[1])
-        delta = None
-        if training:
-            count = n * length
-            mean = _channel_sums(x3) / count
-            centred = x3 - _rows(mean, length)  # (N, C, L)
-            delta = _channel_sums(centred) / count  # what the first mean missed
-            var = _channel_dots(centred, centred) / count - delta * delta  # biased: the one that normalises
-            mean += delta
-            inv_std = (1.0 / xp.sqrt(var + eps)).astype(x.dtype, copy=False)
-            if running_mean is not None:
-                running_mean *= 1.0 - momentum
-                running_mean += momentum * mean
-            if running_var is not None:
-                running_var *= 1.0 - momentum
-                running_var += momentum * var * (count / (count - 1))  # PyTorch stores the unbiased variance
-        else:
-            mean = running_mean.astype(x.dtype)
-            inv_std = (1.0 / xp.sqrt(running_var.astype(x.dtype) + eps)).astype(x.dtype, copy=False)
-            centred = x3 - _rows(mean, length) if keep else None
-        scale = inv_std if weight is None else inv_std * weight
-        if centred is not None:
-            shift = -delta * scale if delta is not None else xp.zeros_like(scale)
-        else:
-            shift = -mean * scale
-        if bias is not None:
-            shift = shift + bias
-        out = (x3 if centred is None else centred) * _rows(scale, length)  # (N, C, L)
-        out += _rows(shift, length)
-        self.centred = centred if keep else None
-        self.delta = delta
-        self.training, self.affine = training, affine
-        self.inv_std, self.weight = inv_std, weight
-        return out.reshape(x.shape)
+        self.needs = (needs[0], affine[0] and needs[1], affine[1] and needs[-1])
+        self.affine = affine
+        tier = tiers.tier_for(x)
+        self.backward_kernel = tier.implementation(kernels.batch_norm_backward)
+        out, self.saved = tier.implementation(kernels.batch_norm_forward)(
+            x, weight, bias, running_mean, running_var, training, momentum, eps, self.needs, relu)
+        return out
 
     def backward(self, grad):
-        needs, affine, training = self.needs_input_grad, self.affine, self.training
-        n, channels = grad.shape[0], grad.shape[1]
-        g3 = grad.reshape(n, channels, -1)  # (N, C, L)
-        length = g3.shape[2]
-        count = n * length
-        inv_std = self.inv_std
-        want_bias = affine[1] and needs[-1]
-        want_gx_hat = (affine[0] and needs[1]) or (training and needs[0])
-        sum_g = _channel_sums(g3) if want_bias or want_gx_hat else None
-        sum_g_x_hat = None
-        if want_gx_hat:  # x_hat = (c - delta) * inv_std
-            sum_g_c = _channel_dots(g3, self.centred)
-            sum_g_x_hat = inv_std * (sum_g_c if self.delta is None else sum_g_c - self.delta * sum_g)
-        grad_input = None
-        if needs[0]:
-            a = inv_std if self.weight is None else inv_std * self.weight
-            grad_input = g3 * _rows(a, length)
-            if training:
-                # dx = a (g - mean(g) - x_hat mean(g x_hat)) = a g + b c + k, means over (N, L)
-                b = -a * inv_std * sum_g_x_hat / count
-                k = -a * sum_g / count - b * self.delta
-                term = self.centred * _rows(b, length)
-                term += _rows(k, length)
-                grad_input += term
-            grad_input = grad_input.reshape(grad.shape)
+        grad_input, grad_weight, grad_bias = self.backward_kernel(grad, self.saved, self.needs)
         grads = [grad_input]
-        if affine[0]:
-            grads.append(sum_g_x_hat if needs[1] else None)
-        if affine[1]:
-            grads.append(sum_g if want_bias else None)
+        if self.affine[0]:
+            grads.append(grad_weight)
+        if self.affine[1]:
+            grads.append(grad_bias)
         return tuple(grads)
 
 
@@ -178,7 +90,27 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         >>> mean
         tensor([0.2, 2. ])
     """
-    op = "batch_norm"
+    return _batch_norm("batch_norm", input, running_mean, running_var, weight, bias, training, momentum, eps, False)
+
+
+def batch_norm_relu(input, running_mean, running_var, weight=None, bias=None, training: bool = False,
+                    momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """``relu(batch_norm(...))`` as one op, equal to the two in values and gradients; arguments as ``batch_norm``.
+
+    One pass over the output instead of three on the compiled tier. ``nn.Sequential`` runs a
+    ``BatchNorm`` module directly followed by a ``ReLU`` module through it.
+
+    Examples:
+        >>> x = cs.tensor([[1.0, 10.0], [3.0, 30.0]])
+        >>> batch_norm_relu(x, None, None, training=True, eps=0.0)
+        tensor([[0., 0.],
+                [1., 1.]])
+    """
+    return _batch_norm("batch_norm_relu", input, running_mean, running_var, weight, bias, training, momentum, eps,
+                       True)
+
+
+def _batch_norm(op, input, running_mean, running_var, weight, bias, training, momentum, eps, relu) -> Tensor:
     input = as_tensor(input)
     if input.dtype.kind != "f":
         raise TypeError(f"{op}: expected a floating point input, received dtype {input.dtype}")
@@ -208,7 +140,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
                           f"{param.dtype} of shape {param.shape}", context)
         params.append(param)
     return BatchNorm.apply(input, *params, running_mean=mean_array, running_var=var_array, training=bool(training),
-                           momentum=float(momentum), eps=float(eps), affine=(weight is not None, bias is not None))
+                           momentum=float(momentum), eps=float(eps), affine=(weight is not None, bias is not None),
+                           relu=relu)
 
 
 class LocalResponseNorm(Function):

@@ -1,21 +1,20 @@
 """Max and average pooling over any number of spatial dimensions, forward and backward.
 
 One implementation per family (``_MaxPoolNd``, ``_AvgPoolNd``); ``max_pool1d/2d/3d`` and
-``avg_pool1d/2d/3d`` are thin wrappers with PyTorch's names and arguments. Average pooling
-(and max pooling with ``return_indices``) reads windows from a strided view of the padded
-input (``kernels.windows``) and writes them back with one strided slice-add per kernel
-offset; max pooling otherwise goes one dimension at a time without padding the input
-(``kernels.separable_max``). Adaptive pooling lives in ``adaptive_pooling.py``.
+``avg_pool1d/2d/3d`` are thin wrappers with PyTorch's names and arguments. Arguments are
+checked here; the arithmetic is the kernels' of the tier in use (the NumPy reference in
+``kernels/reference/max_pooling.py`` and ``average_pooling.py``, compiled ones in
+``kernels/compiled``). Adaptive pooling lives in ``adaptive_pooling.py``.
 """
 
 from __future__ import annotations
 
 from convstack.autograd import Function
-from convstack.backend import get_array_module
 from convstack.nn.functional._utils import check_rank, invalid, ntuple, shape_context
-from convstack.nn.kernels.reference import pooling as kernels
-from convstack.nn.kernels.reference.separable_max import separable_max, separable_max_backward
-from convstack.nn.kernels.reference.windows import pad_spatial, pooling_output_size, scatter_windows, sliding_windows
+from convstack.nn.kernels import tiers
+from convstack.nn.kernels.reference import average_pooling as average_kernels
+from convstack.nn.kernels.reference import max_pooling as max_kernels
+from convstack.nn.kernels.reference.windows import pooling_output_size
 from convstack.tensor import as_tensor
 
 
@@ -24,11 +23,6 @@ def add_batch(x, spatial):
     if x.ndim == spatial + 1:
         return x[None], True
     return x, False
-
-
-def crop_padding(x, padding, sizes):
-    """The (N, C, *S) interior of a padded (N, C, *S + padding) array."""
-    return x[(Ellipsis,) + tuple(slice(p, p + n) for p, n in zip(padding, sizes))]
 
 
 def _pool_geometry(op, shape, spatial, kernel_size, stride, padding, dilation, ceil_mode):
@@ -92,79 +86,40 @@ def _check_geometry(op, shape, spatial, kernel_size, stride, padding, dilation, 
 class _MaxPoolNd(Function):
     """Max pooling: forward takes the first maximum of each window, backward routes gradient to it.
 
-    Without ``return_indices`` the windows are reduced one dimension at a time, with the padding
-    implicit (``separable_max``). Winners are kept only when the input needs a gradient: for
-    windows that tile the input (2x2 stride 2) as a mask of first maxima, backward
-    ``upsample(grad) * mask``; otherwise as per-dimension offsets. With ``return_indices``, or
-    when a NaN reaches an output whose gradient is needed, the padded input is reduced offset
-    by offset over the whole window, which yields flat offsets for PyTorch's indices.
+    The arithmetic is the kernels' (``max_pool_forward`` / ``max_pool_backward`` of the tier in use).
     """
 
     def forward(self, x, *, kernel, stride, padding, dilation, out_sizes, return_indices):
-        xp = get_array_module(x)
         x, self.unbatched = add_batch(x, len(kernel))
-        sizes = x.shape[2:]
-        self.separable, self.mask = not return_indices, None
-        if self.separable:
-            needs_grad = self.needs_input_grad[0]
-            tiled = needs_grad and kernels.tiles_exactly(sizes, kernel, stride, padding, dilation)
-            output, self.arg = separable_max(x, kernel, stride, padding, dilation, out_sizes, needs_grad and not tiled)
-            self.separable = not needs_grad or not xp.isnan(output).any()
-            if self.separable and tiled:
-                self.mask = kernels.first_winner_mask(x, output, kernel)  # (N, C, *S) bool
-        if self.separable:
-            self.geometry = (sizes, kernel, stride, padding, dilation)
-            return output[0] if self.unbatched else output
-        extra = kernels.ceil_extra_padding(sizes, kernel, stride, padding, dilation, out_sizes)
-        padded = pad_spatial(x, [(p, p + e) for p, e in zip(padding, extra)], value=-float("inf"))
-        self.geometry = (padded.shape, kernel, stride, padding, dilation, sizes)
-        windows = sliding_windows(padded, kernel, stride, dilation)  # (N, C, *O, *K)
-        output, self.arg = kernels.window_max_by_offsets(windows, len(kernel))  # (N, C, *O) each
-        if not return_indices:
-            return output[0] if self.unbatched else output
-        indices = kernels.window_flat_indices(self.arg, kernel, stride, padding, dilation, sizes)
-        return (output[0], indices[0]) if self.unbatched else (output, indices)
+        tier = tiers.tier_for(x)
+        self.backward_kernel = tier.implementation(max_kernels.max_pool_backward)
+        output, indices, self.saved = tier.implementation(max_kernels.max_pool_forward)(
+            x, kernel, stride, padding, dilation, out_sizes, self.needs_input_grad[0], return_indices)
+        if self.unbatched:
+            output, indices = output[0], None if indices is None else indices[0]
+        return output if indices is None else (output, indices)
 
     def backward(self, grad):
-        grad = grad[None] if self.unbatched else grad
-        if self.mask is not None:
-            grad_input = kernels.route_through_mask(grad, self.mask, self.geometry[1])
-        elif self.separable:
-            grad_input = separable_max_backward(grad, self.arg, *self.geometry)
-        else:
-            padded_shape, kernel, stride, padding, dilation, sizes = self.geometry
-            padded = kernels.scatter_to_winners(grad, self.arg, padded_shape, kernel, stride, dilation)
-            grad_input = crop_padding(padded, padding, sizes)
+        grad_input = self.backward_kernel(grad[None] if self.unbatched else grad, self.saved)
         return (grad_input[0] if self.unbatched else grad_input,)
 
 
 class _AvgPoolNd(Function):
-    """Average pooling: window sums over PyTorch's divisor; backward spreads grad / divisor over each window."""
+    """Average pooling: window sums over PyTorch's divisor; backward spreads grad / divisor over each window.
+
+    The arithmetic is the kernels' (``avg_pool_forward`` / ``avg_pool_backward`` of the tier in use).
+    """
 
     def forward(self, x, *, kernel, stride, padding, out_sizes, count_include_pad, divisor_override):
-        xp = get_array_module(x)
-        spatial = len(kernel)
-        x, self.unbatched = add_batch(x, spatial)
-        sizes = x.shape[2:]
-        ones = (1,) * spatial
-        extra = kernels.ceil_extra_padding(sizes, kernel, stride, padding, ones, out_sizes)
-        padded = pad_spatial(x, [(p, p + e) for p, e in zip(padding, extra)], value=0)
-        windows = sliding_windows(padded, kernel, stride, ones)  # (N, C, *O, *K)
-        if divisor_override is None:
-            divisor = kernels.average_divisor(sizes, out_sizes, kernel, stride, padding, count_include_pad, xp, x.dtype)
-        else:
-            divisor = xp.asarray(divisor_override, dtype=x.dtype)
-        output = kernels.window_sum(windows, spatial) / divisor  # (N, C, *O)
-        self.divisor, self.geometry = divisor, (padded.shape, kernel, stride, padding, sizes)
+        x, self.unbatched = add_batch(x, len(kernel))
+        tier = tiers.tier_for(x)
+        self.backward_kernel = tier.implementation(average_kernels.avg_pool_backward)
+        output, self.saved = tier.implementation(average_kernels.avg_pool_forward)(
+            x, kernel, stride, padding, out_sizes, count_include_pad, divisor_override)
         return output[0] if self.unbatched else output
 
     def backward(self, grad):
-        xp = get_array_module(grad)
-        padded_shape, kernel, stride, padding, sizes = self.geometry
-        spatial = len(kernel)
-        grad = (grad[None] if self.unbatched else grad) / self.divisor  # (N, C, *O)
-        windows = xp.broadcast_to(grad.reshape(grad.shape + (1,) * spatial), grad.shape + kernel)  # (N, C, *O, *K)
-        grad_input = crop_padding(scatter_windows(windows, padded_shape, stride, (1,) * spatial), padding, sizes)
+        grad_input = self.backward_kernel(grad[None] if self.unbatched else grad, self.saved)
         return (grad_input[0] if self.unbatched else grad_input,)
 
 

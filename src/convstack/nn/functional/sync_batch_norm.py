@@ -22,7 +22,7 @@ import numpy
 
 from convstack.autograd import Function
 from convstack.distributed.collectives import all_gather_into_tensor, all_reduce
-from convstack.nn.functional.normalization import _channel_dots, _channel_sums, _rows
+from convstack.nn.kernels.reference.normalization import _channel_dots, _channel_sums, _rows
 
 
 class SyncBatchNorm(Function):

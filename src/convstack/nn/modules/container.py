@@ -6,6 +6,7 @@ import operator
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 
+from convstack.nn.modules.fusion import fused
 from convstack.nn.modules.module import Module, _addindent
 
 
@@ -81,8 +82,19 @@ class Sequential(Module):
         return self
 
     def forward(self, input):
-        for module in self:
-            input = module(input)
+        """Each module on the previous one's output; a pair of layers that fuses (``fusion.fused``: a
+        ``BatchNorm`` directly followed by a ``ReLU``, no hooks on either) runs as one op, with the same result."""
+        modules = list(self._modules.values())
+        position, count = 0, len(modules)
+        while position < count:
+            module = modules[position]
+            run = fused(module, modules[position + 1]) if position + 1 < count else None
+            if run is None:
+                input = module(input)
+                position += 1
+            else:
+                input = run(input)
+                position += 2
         return input
 
 

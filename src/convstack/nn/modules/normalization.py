@@ -10,7 +10,9 @@ from __future__ import annotations
 import numpy
 
 from convstack.nn import functional as F
+from convstack.nn.functional.normalization import batch_norm_relu
 from convstack.nn.modules._args import ArgumentCheck, Configurable
+from convstack.nn.modules.activation import ReLU
 from convstack.nn.modules.module import Module
 from convstack.nn.modules.parameter import Parameter
 from convstack.tensor import Tensor
@@ -100,6 +102,22 @@ class _BatchNorm(_NormBase):
 
     def forward(self, input):
         self._check_input(input)
+        return self._normalise(input, relu=False)
+
+    def fused_forward(self, following):
+        """With a ``ReLU`` after it: this layer and the ReLU as one op (see ``fusion``); else None.
+
+        Only the two classes' own ``forward`` fuse: a subclass that overrides either runs as written.
+        """
+        if type(following) is ReLU and type(self).forward is _BatchNorm.forward:
+            return self._forward_relu
+        return None
+
+    def _forward_relu(self, input):
+        self._checked(input)
+        return self._normalise(input, relu=True)
+
+    def _normalise(self, input, relu):
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             self.num_batches_tracked.data += 1
@@ -108,8 +126,9 @@ class _BatchNorm(_NormBase):
         use_batch_stats = self.training or self.running_mean is None
         # Running statistics are updated only in training with track_running_stats, read only in eval.
         keep = not self.training or self.track_running_stats
-        return F.batch_norm(input, self.running_mean if keep else None, self.running_var if keep else None,
-                            self.weight, self.bias, use_batch_stats, factor, self.eps)
+        normalise = batch_norm_relu if relu else F.batch_norm
+        return normalise(input, self.running_mean if keep else None, self.running_var if keep else None,
+                         self.weight, self.bias, use_batch_stats, factor, self.eps)
 
 
 class BatchNorm1d(_BatchNorm):

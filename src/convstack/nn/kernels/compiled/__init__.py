@@ -15,7 +15,7 @@ import importlib
 import numba  # noqa: F401  (the tier exists only where Numba imports)
 
 #: The modules that register kernels, in registration order.
-MODULES = ("convolution",)
+MODULES = ("convolution", "activation", "normalization", "pooling", "loss", "optimizers")
 
 
 def register(tier) -> None:

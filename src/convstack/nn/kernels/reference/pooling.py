@@ -161,6 +161,19 @@ def window_sum(windows, spatial):
     return total
 
 
+def first_inside_offsets(out_sizes, kernel, stride, padding, dilation, xp):
+    """The flat offset, inside each window, of the window's first position that lies in the input, shape (*O).
+
+    Along each dimension output ``o``'s first inside kernel offset is ``ceil((padding - o * stride) / dilation)``
+    (0 past the left padding); the flat offset combines them in C order over the kernel.
+    """
+    flat = xp.zeros(out_sizes, dtype=xp.int64)
+    for axis, (o, s, p, d) in enumerate(zip(out_sizes, stride, padding, dilation)):
+        first = xp.maximum(0, -((xp.arange(o, dtype=xp.int64) * s - p) // d))  # ceil((p - o * s) / d)
+        flat += _along(first, axis, len(out_sizes)) * math.prod(kernel[axis + 1 :])
+    return flat
+
+
 def window_flat_indices(arg, kernel, stride, padding, dilation, sizes):
     """PyTorch's max-pool indices: the flat position, in each unpadded input plane, of every window's winner.
 
