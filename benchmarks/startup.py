@@ -34,7 +34,7 @@ def run(out: Path, tier: str, cache: Path, limit: int) -> tuple[float, float]:
     wall = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(done.stderr[-2000:])
-    training = float(re.search(r"([0-9.]+)s training", done.stderr).group(1))
+    training = float(re.search(r"([0-9.]+)s training", done.stdout + done.stderr).group(1))
     return wall, training
 
 
