@@ -19,6 +19,8 @@ import numpy
 from convstack.autograd import Function
 from convstack.backend import get_array_module
 from convstack.nn.functional.activation import ReLU
+from convstack.nn.kernels import tiers
+from convstack.nn.kernels.reference import activation as activation_kernels
 from convstack.ops.arithmetic import Add, Div, Mul, Sub, unbroadcast
 from convstack.ops.elementwise import Clamp
 from convstack.ops.indexing import _is_basic
@@ -97,7 +99,7 @@ class ReLUInplace(ReLU):
     """``max(0, a)`` in place; ``ReLU``'s gradient, from the output it keeps (as PyTorch's ``threshold_``)."""
 
     def forward(self, a):
-        get_array_module(a).maximum(a, 0, out=a)
+        tiers.tier_for(a).implementation(activation_kernels.relu_inplace)(a)
         self.keep_output(a)
         return a
 

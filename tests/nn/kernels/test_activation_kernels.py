@@ -59,3 +59,20 @@ def test_compiled_relu_splits_work_across_threads_the_same_way(monkeypatch, rng)
     out = activation.relu_forward(x)
     np.testing.assert_array_equal(out, np.maximum(x, 0))
     np.testing.assert_array_equal(activation.relu_backward(grad, out), np.where(x > 0, grad, 0))
+
+
+@pytest.mark.parametrize("tier", kernel_tiers())
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_relu_in_place_rectifies_the_array_itself(tier, dtype, shape, rng):
+    in_place = tiers.get_tier(tier).implementation(reference.relu_inplace)
+    x = rng.standard_normal(shape).astype(dtype)
+    if x.size:
+        x.reshape(-1)[0] = np.nan  # a NaN stays NaN, as NumPy's maximum
+    expected = np.maximum(x, 0)
+    assert in_place(x) is x
+    np.testing.assert_array_equal(x, expected)
+    strided = rng.standard_normal((6, 8)).astype(dtype)[:, ::2]  # not contiguous: the reference's path
+    expected = np.maximum(strided, 0)
+    assert in_place(strided) is strided
+    np.testing.assert_array_equal(strided, expected)

@@ -61,6 +61,15 @@ def relu_forward(x):
     return out
 
 
+def relu_inplace(x):
+    """``x`` rectified in place, as ``reference.relu_inplace``."""
+    if not compilable(x) or not x.flags.c_contiguous:
+        return reference.relu_inplace(x)
+    flat = x.reshape(-1)
+    pointwise(RELU_FORWARD, flat, flat, flat)
+    return x
+
+
 def relu_backward(grad, out):
     """``grad`` where ``out > 0``, else 0, as ``reference.relu_backward`` (a NaN gradient there gives 0, as PyTorch)."""
     if not compilable(grad, out):
@@ -73,3 +82,4 @@ def relu_backward(grad, out):
 def register(tier) -> None:
     tier.register(reference.relu_forward, relu_forward)
     tier.register(reference.relu_backward, relu_backward)
+    tier.register(reference.relu_inplace, relu_inplace)

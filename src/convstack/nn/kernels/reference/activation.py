@@ -24,6 +24,12 @@ def relu_forward(x):
     return xp.maximum(x, 0)
 
 
+def relu_inplace(x):
+    """``x`` rectified in place (``maximum(x, 0, out=x)``); returns ``x``."""
+    get_array_module(x).maximum(x, 0, out=x)
+    return x
+
+
 def relu_backward(grad, out):
     """The gradient through ``out = relu_forward(x)``: ``grad`` where ``out > 0``, else 0."""
     xp = get_array_module(grad)
