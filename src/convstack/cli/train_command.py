@@ -10,6 +10,7 @@ from pathlib import Path
 from convstack import data, optim
 from convstack import random as cs_random
 from convstack.cli import args as A
+from convstack.cli import watch_options
 from convstack.cli.common import (
     as_float_list,
     build_model,
@@ -68,10 +69,12 @@ def add_parser(subparsers):
         help="outputs of the model's head (default: the dataset's classes); a new head when "
         "--init-from has another size",
     )
+    watch_options.add_arguments(p)
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
+    watch_options.check(args)
     out = (
         Path(args.out)
         if args.out
@@ -143,11 +146,13 @@ def run(args) -> int:
             optimizer, max_lr=args.lr, total_steps=args.epochs * len(train_loader)
         )
         interval = "batch"
+    watchers = watch_options.Watchers(args, out, test_set, test_raw.images, classes)
     trainer = Trainer(
         model,
         optimizer,
         scheduler=scheduler,
         scheduler_interval=interval,
+        callbacks=watchers.callbacks,
         out_dir=out,
         progress=not args.no_progress,
         config=config,
@@ -185,6 +190,7 @@ def run(args) -> int:
         print(f"report: {report}", file=sys.stderr)
     except ImportError as error:  # matplotlib is an optional extra
         print(f"convstack train: no report ({error})", file=sys.stderr)
+    watchers.close()
     print(format_confusion(results["confusion"], classes))
     print(
         f"test accuracy {results['acc']:.2%} (top-5 {results['top5']:.2%}) after {trainer.epoch} epochs, "

@@ -115,7 +115,7 @@ class Trainer:
                 f"fit: invalid value for argument `epochs`: expected a positive integer, received {epochs!r}"
             )
         self.epochs = epochs
-        self.train_loader = train_loader
+        self.train_loader, self.val_loader = train_loader, val_loader
         if resume:
             path = Path(resume) if not isinstance(resume, bool) else self._path("last.ckpt")
             if path is None:
@@ -132,6 +132,7 @@ class Trainer:
                 raise AnomalyError(f"at epoch {self.epoch + 1}, batch {self._batch + 1}: {error}") from None
             if val_loader is not None:
                 results = self.evaluate(val_loader)
+                self._call("on_validation_end", self.epoch, results)
                 logs.update({"val_loss": results["loss"], "val_acc": results["acc"], "val_top5": results["top5"]})
             self._step_scheduler_epoch(logs)
             self.history.append(logs)
@@ -177,10 +178,12 @@ class Trainer:
             if self.scheduler is not None and self.scheduler_interval == "batch":
                 self.scheduler.step()
             count = len(targets)
+            batch_correct = topk_correct(outputs.data, targets.data, 1) if outputs.ndim == 2 else 0
             total_loss += value * count
-            correct += topk_correct(outputs.data, targets.data, 1) if outputs.ndim == 2 else 0
+            correct += batch_correct
             seen += count
-            self._call("on_batch_end", batch, {"loss": value, "seen": seen, "batches": batches})
+            logs = {"loss": value, "acc": batch_correct / count, "seen": seen, "batches": batches}
+            self._call("on_batch_end", batch, logs)
         elapsed = time.perf_counter() - start
         self.train_time += elapsed
         return {
