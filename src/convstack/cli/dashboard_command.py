@@ -28,8 +28,10 @@ def run(args) -> int:
     server = open_server(args.runs, args.host, args.port, "convstack dashboard")
     print(f"dashboard of {len(args.runs)} run(s): {server.url}  (Ctrl-C stops it)", file=sys.stderr)
     try:
-        while not server.stopping.wait(1.0):  # until Ctrl-C (KeyboardInterrupt)
+        while not server.stopping.wait(1.0):
             pass
+    except KeyboardInterrupt:  # Ctrl-C: the way to stop it
+        print("convstack dashboard: stopped", file=sys.stderr)
     finally:
         server.close(drain=0.5)
     return 0
