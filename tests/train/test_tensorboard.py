@@ -117,6 +117,8 @@ def test_summary_text_and_hyperparameters(logged_run):
     assert start.hparams["lr"].number_value == 0.05 and start.hparams["optimizer"].string_value == "sgd"
     assert start.hparams["model"].string_value == "patch_net"
     experiment = plugin_data.HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
+    end = plugin_data.HParamsPluginData.FromString(content["_hparams_/session_end_info"]).session_end_info
+    assert end.status == 1  # STATUS_SUCCESS: written when fit ended
     metrics = {info.name.tag for info in experiment.metric_infos}
     assert metrics == {"accuracy/val", "loss/val", "accuracy/train", "loss/train"}
 

@@ -209,8 +209,10 @@ class DashboardHandler(BaseHTTPRequestHandler):
             self._headers(204, "image/x-icon", 0)  # no icon, and no error in the browser's console
         elif path.startswith("/static/"):
             self._asset(path[len("/static/") :], body)
+        elif path == "/events" and body:
+            self._events()
         elif path == "/events":
-            self._events() if body else self._headers(200, "text/event-stream", None)
+            self._headers(200, "text/event-stream; charset=utf-8", None)
         elif path.startswith("/runs/"):
             self._run_file(path[len("/runs/") :], body)
         else:

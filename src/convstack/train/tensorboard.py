@@ -11,7 +11,7 @@ What it writes (tags as TensorBoard shows them):
     filters/LAYER, feature_maps/LAYER, grad_cam/LAYER                  pictures, each epoch
     weights/NAME, gradients/NAME                                      histograms, each epoch
     model/summary (text, at the start) and the hyperparameters with the final metrics
-    (TensorBoard's HParams tab, at the end)
+    (TensorBoard's HParams tab; the session's end is written when training ends)
 
 tensorboardX is an optional dependency (``pip install 'convstack[tensorboard]'``),
 imported when training starts; the pictures come from ``convstack.vis.snapshots``.
@@ -123,6 +123,7 @@ class TensorBoardLogger(Callback):
             text = summary(trainer.model, tuple(self.samples.shape[1:]))
             self.writer.add_text("model/summary", "    " + text.replace("\n", "\n    "), trainer.epoch)
             self._classifier = gives_class_scores(trainer.model, self.samples[:1])
+        self._hparams(trainer)
 
     def on_batch_end(self, trainer, batch, logs):
         if not self.step_interval or (batch + 1) % self.step_interval:
@@ -164,7 +165,12 @@ class TensorBoardLogger(Callback):
             enlarged = numpy.stack([upscale(cam, size) for cam in cams])  # (N, H, W, 3)
             self.writer.add_images(f"grad_cam/{layer}", enlarged, step, dataformats="NHWC")
 
-    def on_fit_end(self, trainer):
+    def _hparams(self, trainer) -> None:
+        """The HParams tab's records: the experiment and this session's start now, its end later.
+
+        They go into this run's own folder (``SummaryWriter.add_hparams`` would make a sub-run),
+        so that the tab reads the metrics from the run's own epoch scalars.
+        """
         from tensorboardX.summary import hparams as hparams_summaries
 
         values = self.hparams
@@ -172,13 +178,20 @@ class TensorBoardLogger(Callback):
             config = trainer.config or {}
             values = dict(config.get("hyperparameters") or {})
             values.update({key: config[key] for key in ("model", "dataset") if key in config})
-        if values:
-            last = trainer.history[-1] if trainer.history else {}
-            metrics = {tag: last[key] for key, tag in EPOCH_TAGS.items() if tag in HPARAM_METRICS and key in last}
-            # In this run's own folder (not a sub-run, as SummaryWriter.add_hparams would), so that
-            # the HParams tab finds these metrics among the run's own scalars.
-            for summary_proto in hparams_summaries({k: _hparam_value(v) for k, v in values.items()}, metrics):
-                self.writer.file_writer.add_summary(summary_proto)
+        self._session_end = None
+        if not values:
+            return
+        validating = getattr(trainer, "val_loader", None) is not None
+        metrics = [tag for tag in HPARAM_METRICS if validating or "/val" not in tag]
+        experiment, session_start, self._session_end = hparams_summaries(
+            {key: _hparam_value(value) for key, value in values.items()}, dict.fromkeys(metrics, 0.0)
+        )
+        self.writer.file_writer.add_summary(experiment)
+        self.writer.file_writer.add_summary(session_start)
+
+    def on_fit_end(self, trainer):
+        if self._session_end is not None:
+            self.writer.file_writer.add_summary(self._session_end)
         self.writer.close()
         self.writer = None
 
