@@ -6,6 +6,7 @@ Skipped without Selenium, Chromium or chromedriver (``.ci/run`` installs them).
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -43,12 +44,14 @@ return images.every((i) => i.complete && i.naturalWidth > 0) ? images.length : 0
 """
 CHART_PIXELS = """
 const canvas = document.getElementById(arguments[0]);
+const [red, green, blue] = arguments[1];
 const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-let count = 0;  // pixels of the first run's colour, #1f77b4
+let count = 0;
 for (let i = 0; i < data.length; i += 4)
-  if (Math.abs(data[i] - 31) < 40 && Math.abs(data[i + 1] - 119) < 40 && Math.abs(data[i + 2] - 180) < 40) count++;
+  if (Math.abs(data[i] - red) < 40 && Math.abs(data[i + 1] - green) < 40 && Math.abs(data[i + 2] - blue) < 40) count++;
 return count;
 """
+FIRST_RUN, SECOND_RUN = (31, 119, 180), (214, 39, 40)  # the page's first two colours
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +81,25 @@ def test_a_finished_run_as_recorded(driver, recorded_run):
         assert wait_for(driver, PICTURES_LOADED) == 2 + len(record["misclassified"])
         summary = wait_for(driver, "return document.querySelector('#summaries pre')?.textContent")
         assert "Conv2d" in summary
-        assert driver.execute_script(CHART_PIXELS, "chart-loss") > 100
-        assert driver.execute_script(CHART_PIXELS, "chart-acc") > 100
+        assert driver.execute_script(CHART_PIXELS, "chart-loss", FIRST_RUN) > 100
+        assert driver.execute_script(CHART_PIXELS, "chart-acc", FIRST_RUN) > 100
+        assert severe_console_messages(driver) == []
+
+
+def test_runs_overlaid_one_with_its_history_alone(driver, recorded_run, tmp_path):
+    out, trainer = recorded_run
+    plain = tmp_path / "plain"  # the Trainer's history.json only: no live records
+    other, _, _ = recorded_trainer(tmp_path / "recorded-elsewhere", epochs=2)
+    shutil.copytree(tmp_path / "recorded-elsewhere", plain, ignore=shutil.ignore_patterns("live"))
+    with DashboardServer([out, plain], port=0) as server:
+        driver.get(server.url)
+        wait_for(driver, "return document.querySelectorAll('table[data-table=history] tr').length === 4 + 3")
+        assert driver.execute_script(RUN_ROW, 1)["status"] == "history"
+        assert driver.execute_script(RUN_ROW, 1)["epoch"] == "2/2"  # planned epochs from config.json
+        check_history(driver, 0, trainer.history)
+        check_history(driver, 1, other.history)
+        for chart in ("chart-loss", "chart-acc", "chart-lr", "chart-speed"):
+            assert driver.execute_script(CHART_PIXELS, chart, SECOND_RUN) > 20, chart
         assert severe_console_messages(driver) == []
 
 

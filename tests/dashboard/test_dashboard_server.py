@@ -5,6 +5,7 @@ import re
 import shutil
 import socket
 import struct
+import threading
 import time
 import warnings
 
@@ -198,15 +199,19 @@ def test_too_many_pages_get_503(run_folder):
         first.close()
 
 
-def test_closing_ends_every_stream_with_bye(run_folder):
+def test_closing_ends_every_stream_with_bye_then_answers_the_last_requests(run_folder):
     server = DashboardServer([run_folder], port=0, poll_interval=0.05).start()
     connection = open_stream(server)
     read_events_until(connection, lambda e: bool(records(e)))
     started = time.monotonic()
-    server.close()
-    assert time.monotonic() - started < 2
+    closing = threading.Thread(target=server.close)
+    closing.start()
     events = read_events_until(connection, lambda e: any(name == "bye" for name, _ in e))
     assert events[-1] == ("bye", {})
     connection.close()
+    # the page asks for the last pictures after the bye: still answered
+    assert request(server, "/runs/0/live/epoch-003/filters.png")[0] == 200
+    closing.join()
+    assert time.monotonic() - started < 2.5
     with pytest.raises(OSError):
         socket.create_connection(server.server_address[:2], timeout=2)

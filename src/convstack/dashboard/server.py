@@ -18,6 +18,7 @@ thread that ends quietly when its client goes away.
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import select
 import shutil
@@ -43,6 +44,7 @@ _PAGE_POLICY = (
 # report.html inlines its style sheet and its pictures (data: URIs) and has no script.
 _REPORT_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 _DISCONNECTED = (ConnectionError, TimeoutError)  # BrokenPipeError and ConnectionResetError are ConnectionErrors
+QUIET = 0.4  # seconds without a request after which a closing server stops
 
 
 class DashboardExposedWarning(UserWarning):
@@ -112,7 +114,8 @@ class DashboardServer(ThreadingHTTPServer):
         self.poll_interval, self.keepalive, self.max_streams = poll_interval, keepalive, max_streams
         self.assets = _static_assets()
         self.stopping = threading.Event()
-        self._streams = 0
+        self._streams = self._requests = 0
+        self._last_request = -math.inf
         self._lock = threading.Lock()
         self._thread = None
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -141,11 +144,14 @@ class DashboardServer(ThreadingHTTPServer):
         return self
 
     def close(self, drain: float = 2.0) -> None:
-        """Stop: open pages get what is left in the folders and an end event (up to ``drain``
-        seconds), then the server stops listening."""
+        """Stop: open pages get what is left in the folders and an end event, then the server
+        answers what they ask for next (the last pictures) until it has been asked nothing for
+        ``QUIET`` seconds, ``drain`` seconds at most; then it stops listening."""
         self.stopping.set()
         deadline = time.monotonic() + drain
-        while self.open_streams and time.monotonic() < deadline:
+        while time.monotonic() < deadline and (
+            self._streams or self._requests or time.monotonic() - self._last_request < QUIET
+        ):
             time.sleep(0.02)
         if self._thread is not None:
             self.shutdown()
@@ -174,6 +180,11 @@ class DashboardServer(ThreadingHTTPServer):
         with self._lock:
             self._streams -= 1
 
+    def _count_request(self, change: int) -> None:
+        with self._lock:
+            self._requests += change
+            self._last_request = time.monotonic()
+
     def handle_error(self, request, client_address):
         if isinstance(sys.exc_info()[1], _DISCONNECTED):
             return  # a client that went away is no error of ours
@@ -192,10 +203,17 @@ class DashboardHandler(BaseHTTPRequestHandler):
         pass  # training's console is not a web server's access log
 
     def do_GET(self):
-        self._answer(body=True)
+        self._counted(body=True)
 
     def do_HEAD(self):
-        self._answer(body=False)
+        self._counted(body=False)
+
+    def _counted(self, body: bool) -> None:
+        self.server._count_request(+1)
+        try:
+            self._answer(body)
+        finally:
+            self.server._count_request(-1)
 
     # --------------------------------------------------------------- routing
     def _answer(self, body: bool) -> None:

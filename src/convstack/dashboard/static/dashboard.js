@@ -487,7 +487,8 @@ function connect() {
     source.close();
     state.stopped = true;
     state.connection = "stopped";
-    scheduleRender();
+    clearTimeout(renderTimer);
+    render(); // at once: the last pictures are asked for while the server still answers
   });
   source.onerror = () => {
     if (state.stopped) return;
