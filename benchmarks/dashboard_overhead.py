@@ -5,7 +5,9 @@ runs have the page open in headless Chromium for the whole run (Selenium), so th
 recorder, the server's thread and the browser all take their share. Plain and live runs
 alternate (ABBA...), and the medians of the per-run mean epoch time (training steps only,
 the Trainer's ``time``) and of the fit's wall time (with validation, checkpoints and the
-per-epoch pictures) are compared.
+per-epoch pictures) are compared. On a shared machine wall times are noisy; the CPU time
+of the training process (all of `convstack train`: loading, training, evaluation, report)
+and of the browser's processes during the run say where the extra work goes.
 
     python3 benchmarks/dashboard_overhead.py [--pairs 5] [--epochs 2] [--limit-train 60000]
 """
@@ -14,6 +16,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -46,6 +49,31 @@ def browser():
     return webdriver.Chrome(service=webdriver.ChromeService(shutil.which("chromedriver")), options=options)
 
 
+def descendants_cpu_seconds(root: int) -> float:
+    """CPU seconds (user + system, own and reaped children's) of ``root``'s process tree, from /proc."""
+    parents, times = {}, {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stream:
+                fields = stream.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry)] = int(fields[1])  # field 4: the parent's id
+        times[int(entry)] = sum(int(value) for value in fields[11:15])  # fields 14-17: utime stime cutime cstime
+    tree, frontier = {root}, [root]
+    while frontier:
+        children = [pid for pid, parent in parents.items() if parent in frontier and pid not in tree]
+        tree.update(children)
+        frontier = children
+    return sum(times.get(pid, 0) for pid in tree) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(usage) -> float:
+    return usage.ru_utime + usage.ru_stime
+
+
 def one_run(live: bool, args, driver, folder: Path) -> dict:
     out = folder / f"run-{time.monotonic_ns()}"
     command = [sys.executable, "-m", "convstack", "train", "--epochs", str(args.epochs), "--out", str(out),
@@ -53,6 +81,8 @@ def one_run(live: bool, args, driver, folder: Path) -> dict:
     if live:
         command += ["--live", "--port", "0"]
     environment = dict(os.environ, PYTHONPATH=SOURCE)
+    browser_before = descendants_cpu_seconds(driver.service.process.pid)
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     process = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=environment)
     lines = []
     for line in process.stderr:
@@ -65,6 +95,8 @@ def one_run(live: bool, args, driver, folder: Path) -> dict:
     lines += process.stderr.readlines()
     if process.wait() != 0:
         raise RuntimeError("".join(lines))
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    browser_seconds = descendants_cpu_seconds(driver.service.process.pid) - browser_before
     history = json.loads((out / "history.json").read_text())
     results = json.loads((out / "results.json").read_text())
     if live:
@@ -73,6 +105,8 @@ def one_run(live: bool, args, driver, folder: Path) -> dict:
     return {
         "epoch_seconds": statistics.mean(row["time"] for row in history),
         "fit_seconds": results["wall_seconds"],
+        "process_cpu_seconds": cpu_seconds(children) - cpu_seconds(children_before),
+        "browser_cpu_seconds": browser_seconds,
     }
 
 
@@ -91,14 +125,19 @@ def main():
                 runs[live].append(figures)
                 label = "live + page" if live else "plain"
                 print(f"pair {pair + 1} {label:12s} epoch {figures['epoch_seconds']:7.3f} s   "
-                      f"fit {figures['fit_seconds']:7.2f} s", flush=True)  # fmt: skip
+                      f"fit {figures['fit_seconds']:7.2f} s   CPU: training process "
+                      f"{figures['process_cpu_seconds']:7.2f} s, browser {figures['browser_cpu_seconds']:6.2f} s",
+                      flush=True)  # fmt: skip
     driver.quit()
     print()
-    for key in ("epoch_seconds", "fit_seconds"):
+    for key in ("epoch_seconds", "fit_seconds", "process_cpu_seconds", "browser_cpu_seconds"):
         plain = statistics.median(r[key] for r in runs[False])
         live = statistics.median(r[key] for r in runs[True])
+        if plain <= 0:
+            print(f"{key:20s} median plain {plain:8.3f}  live+page {live:8.3f}")
+            continue
         ratios = [b[key] / a[key] for a, b in zip(runs[False], runs[True])]
-        print(f"{key:14s} median plain {plain:8.3f}  live+page {live:8.3f}  ratio of medians {live / plain:.4f}  "
+        print(f"{key:20s} median plain {plain:8.3f}  live+page {live:8.3f}  ratio of medians {live / plain:.4f}  "
               f"median of pair ratios {statistics.median(ratios):.4f}")  # fmt: skip
 
 

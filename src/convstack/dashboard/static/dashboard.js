@@ -7,6 +7,8 @@ const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf"
 const RENDER_INTERVAL_MS = 1000; // at most one redraw a second: the page must not compete with training
 
 const state = { runs: [], records: 0, connection: "connecting", stopped: false, pictureRun: null, followEpoch: true };
+// What changed since the last redraw: only those parts of the page are rebuilt.
+const dirty = new Set(["all"]);
 
 function newRun(index, name) {
   return {
@@ -23,16 +25,17 @@ function apply(record) {
   if (!run) return;
   state.records += 1;
   switch (record.type) {
-    case "config": run.config = record.config; break;
+    case "config": run.config = record.config; dirty.add("results"); break;
     case "start":
       run.start = record; run.ended = false;
       if (record.summary && record.summary !== run.summaryPath) { run.summaryPath = record.summary; run.summaryText = null; }
+      dirty.add("all");
       break;
-    case "step": addStep(run, record); break;
-    case "epoch": run.epochs.set(record.epoch, record); break;
+    case "step": addStep(run, record); dirty.add("steps"); break;
+    case "epoch": run.epochs.set(record.epoch, record); dirty.add("epochs"); break;
     case "end": run.ended = true; break;
-    case "results": run.results = record.results; break;
-    case "report": run.report = record.path; break;
+    case "results": run.results = record.results; dirty.add("results"); break;
+    case "report": run.report = record.path; dirty.add("results"); break;
   }
 }
 
@@ -455,14 +458,21 @@ let renderTimer = null, lastRender = 0;
 function render() {
   renderTimer = null;
   lastRender = Date.now();
+  const all = dirty.has("all"), epochs = all || dirty.has("epochs");
   renderStatus();
   renderRunTable();
-  renderCharts();
-  renderPictures();
-  renderHistory();
-  renderResults();
-  renderSummaries();
+  if (epochs || dirty.has("steps")) renderCharts();
+  if (epochs || dirty.has("pictures")) renderPictures();
+  if (epochs) renderHistory();
+  if (all || dirty.has("results")) renderResults();
+  if (all) renderSummaries();
+  dirty.clear();
   document.body.dataset.rendered = state.records;
+}
+function renderAll() {
+  dirty.add("all");
+  clearTimeout(renderTimer);
+  render();
 }
 function scheduleRender() {
   if (renderTimer === null) renderTimer = setTimeout(render, Math.max(0, RENDER_INTERVAL_MS - (Date.now() - lastRender)));
@@ -477,6 +487,7 @@ function connect() {
     state.stopped = false;
     state.connection = "open";
     document.getElementById("picture-run").replaceChildren();
+    dirty.add("all");
     scheduleRender();
   });
   source.addEventListener("records", (event) => {
@@ -487,8 +498,7 @@ function connect() {
     source.close();
     state.stopped = true;
     state.connection = "stopped";
-    clearTimeout(renderTimer);
-    render(); // at once: the last pictures are asked for while the server still answers
+    renderAll(); // at once: the last pictures are asked for while the server still answers
   });
   source.onerror = () => {
     if (state.stopped) return;
@@ -502,12 +512,14 @@ document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("picture-run").addEventListener("change", (event) => {
     state.pictureRun = Number(event.target.value);
     state.followEpoch = true;
+    dirty.add("pictures");
     render();
   });
   document.getElementById("picture-epoch").addEventListener("input", (event) => {
     state.followEpoch = Number(event.target.value) >= Number(event.target.max);
+    dirty.add("pictures");
     render();
   });
-  window.addEventListener("resize", scheduleRender);
+  window.addEventListener("resize", () => { dirty.add("all"); scheduleRender(); });
   connect();
 });
