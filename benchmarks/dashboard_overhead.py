@@ -7,7 +7,9 @@ alternate (ABBA...), and the medians of the per-run mean epoch time (training st
 the Trainer's ``time``) and of the fit's wall time (with validation, checkpoints and the
 per-epoch pictures) are compared. On a shared machine wall times are noisy; the CPU time
 of the training process (all of `convstack train`: loading, training, evaluation, report)
-and of the browser's processes during the run say where the extra work goes.
+and of the browser's processes during the run say where the extra work goes; first, in
+this process, the CPU time of the recorder's callbacks and of the server's stream thread
+(a page's stream read by another process) during a short run.
 
     python3 benchmarks/dashboard_overhead.py [--pairs 5] [--epochs 2] [--limit-train 60000]
 """
@@ -70,6 +72,63 @@ def descendants_cpu_seconds(root: int) -> float:
     return sum(times.get(pid, 0) for pid in tree) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu_seconds(native_id: int) -> float:
+    with open(f"/proc/self/task/{native_id}/stat") as stream:
+        fields = stream.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def parts(limit_train: int, epochs: int) -> None:
+    """The recorder's CPU per step and per epoch, and the stream thread's, in one run in this process."""
+    import threading
+
+    import convstack as cs
+    from convstack import data, models, optim
+    from convstack.dashboard import DashboardServer, LiveRecorder
+    from convstack.train import Trainer
+
+    class TimedRecorder(LiveRecorder):
+        seconds = {"on_batch_end": 0.0, "on_epoch_end": 0.0}
+
+        def on_batch_end(self, trainer, batch, logs):
+            start = time.thread_time()
+            super().on_batch_end(trainer, batch, logs)
+            self.seconds["on_batch_end"] += time.thread_time() - start
+
+        def on_epoch_end(self, trainer, epoch, logs):
+            start = time.thread_time()
+            super().on_epoch_end(trainer, epoch, logs)
+            self.seconds["on_epoch_end"] += time.thread_time() - start
+
+    cs.manual_seed(0)
+    train, test = data.fashion_mnist("train"), data.fashion_mnist("test")
+    model = models.get_model("lenet5", num_classes=10, in_channels=1, input_size=28)
+    with tempfile.TemporaryDirectory() as folder:
+        recorder = TimedRecorder(folder, images=test.images)
+        trainer = Trainer(model, optim.SGD(model.parameters(), lr=0.05, momentum=0.9), callbacks=[recorder],
+                          out_dir=folder, progress=False)  # fmt: skip
+        with DashboardServer([folder], port=0) as server:
+            reader = subprocess.Popen([sys.executable, "-c", READ_STREAM, server.url + "events"])
+            time.sleep(1.0)
+            started = time.perf_counter()
+            loader = data.DataLoader(data.Subset(train, list(range(limit_train))), batch_size=64, shuffle=True)
+            trainer.fit(loader, data.DataLoader(test, batch_size=256), epochs=epochs)
+            wall = time.perf_counter() - started
+            streams = [t for t in threading.enumerate() if "process_request" in t.name]
+            stream_seconds = sum(thread_cpu_seconds(t.native_id) for t in streams)
+            reader.kill()
+    steps = epochs * len(loader)
+    times = ", ".join(f"{row['time']:.2f}" for row in trainer.history)
+    print(f"in this process, {epochs} epochs of {limit_train} images ({wall:.1f} s; epochs {times} s of training):")
+    print(f"  recorder per step {recorder.seconds['on_batch_end'] / steps * 1e6:.1f} us of CPU, "
+          f"per epoch {recorder.seconds['on_epoch_end'] / epochs * 1e3:.1f} ms")  # fmt: skip
+    print(f"  the page's stream thread: {stream_seconds:.2f} s of CPU ({stream_seconds / wall:.2%} of the run)")
+    print()
+
+
+READ_STREAM = "import sys, urllib.request\nwith urllib.request.urlopen(sys.argv[1]) as r:\n    while r.read(4096): pass"
+
+
 def cpu_seconds(usage) -> float:
     return usage.ru_utime + usage.ru_stime
 
@@ -116,6 +175,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--limit-train", type=int, default=60000)
     args = parser.parse_args()
+    parts(min(args.limit_train, 20000), 2)
     driver = browser()
     runs = {False: [], True: []}
     with tempfile.TemporaryDirectory() as folder:

@@ -48,21 +48,25 @@ EVENTS = "live/events.jsonl"
 
 def json_line(record: dict) -> str:
     """``record`` as one line of strict JSON: NumPy scalars as numbers, NaN and infinities as null."""
+    try:  # the common case, plain Python numbers (a step record): no walk through the values
+        return json.dumps(record, allow_nan=False, separators=(",", ":")) + "\n"
+    except (TypeError, ValueError):
+        return json.dumps(_plain(record), allow_nan=False, separators=(",", ":")) + "\n"
 
-    def clean(value):
-        if isinstance(value, dict):
-            return {str(k): clean(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [clean(v) for v in value]
-        if isinstance(value, numpy.ndarray):
-            return clean(value.tolist())
-        if isinstance(value, numpy.generic):
-            value = value.item()
-        if isinstance(value, float) and not math.isfinite(value):
-            return None
-        return value
 
-    return json.dumps(clean(record), allow_nan=False, separators=(",", ":")) + "\n"
+def _plain(value):
+    """``value`` with NumPy arrays and scalars as Python lists and numbers, non-finite floats as None."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, numpy.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, numpy.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def write_atomic(path: Path, content: bytes) -> None:
