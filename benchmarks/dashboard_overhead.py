@@ -1,17 +1,22 @@
-"""What watching costs: `convstack train` against `convstack train --live` with the page open.
+"""What watching costs: training with the live page open against training without it.
 
-Each run is a fresh `convstack train` process (LeNet-5, Fashion-MNIST as found); the live
-runs have the page open in headless Chromium for the whole run (Selenium), so the
-recorder, the server's thread and the browser all take their share. Plain and live runs
-alternate (ABBA...), and the medians of the per-run mean epoch time (training steps only,
-the Trainer's ``time``) and of the fit's wall time (with validation, checkpoints and the
-per-epoch pictures) are compared. On a shared machine wall times are noisy; the CPU time
-of the training process (all of `convstack train`: loading, training, evaluation, report)
-and of the browser's processes during the run say where the extra work goes; first, in
-this process, the CPU time of the recorder's callbacks and of the server's stream thread
-(a page's stream read by another process) during a short run.
+Two measurements, both LeNet-5 on Fashion-MNIST (as found) with the page open in headless
+Chromium (Selenium), so that the recorder, the server's thread and the browser all take
+their share:
 
-    python3 benchmarks/dashboard_overhead.py [--pairs 5] [--epochs 2] [--limit-train 60000]
+1. Interleaved, in this process (the figure to trust on a shared machine): two Trainers,
+   one plain and one with ``LiveRecorder`` and a ``DashboardServer`` whose page is open,
+   train one epoch each in turn (ABBA...), so that both see the same moments of the
+   machine; the page has nothing to draw during the plain Trainer's epochs. Reported:
+   the medians of the epoch times (training steps only, the Trainer's ``time``) and of the
+   whole epoch (with validation, checkpoint and the recorder's pictures), the median of
+   the ratios of neighbouring epochs, and the CPU time of the browser during each.
+   Before it, the recorder's own CPU time per step and per epoch, and the stream thread's.
+2. ``--process-pairs N``: fresh ``convstack train`` and ``convstack train --live``
+   processes, alternating; on a loaded machine their wall times vary far more than the
+   difference sought.
+
+    python3 benchmarks/dashboard_overhead.py [--epochs 10] [--limit-train 10000] [--process-pairs 0]
 """
 
 import argparse
@@ -133,9 +138,54 @@ def cpu_seconds(usage) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def interleaved(epochs: int, limit_train: int, driver) -> None:
+    """Two Trainers, plain and live with the page open, an epoch each in turn (see the module's docstring)."""
+    import convstack as cs
+    from convstack import data, models, optim
+    from convstack.dashboard import DashboardServer, LiveRecorder
+    from convstack.train import Trainer
+
+    train, test = data.fashion_mnist("train"), data.fashion_mnist("test")
+    subset = data.Subset(train, list(range(limit_train)))
+    validation = data.DataLoader(data.Subset(test, list(range(2000))), batch_size=256)
+    with tempfile.TemporaryDirectory() as folder:
+        trainers, loaders = {}, {}
+        for live in (False, True):
+            cs.manual_seed(0)
+            model = models.get_model("lenet5", num_classes=10, in_channels=1, input_size=28)
+            out = Path(folder) / ("live" if live else "plain")
+            callbacks = [LiveRecorder(out, images=test.images)] if live else []
+            optimizer = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+            trainers[live] = Trainer(model, optimizer, callbacks=callbacks, out_dir=out, progress=False)
+            loaders[live] = data.DataLoader(subset, batch_size=64, shuffle=True)
+        whole = {False: [], True: []}
+        browser_cpu = {False: [], True: []}
+        with DashboardServer([Path(folder) / "live"], port=0) as server:
+            driver.get(server.url)
+            for epoch in range(1, epochs + 1):
+                for live in (False, True) if epoch % 2 else (True, False):
+                    before, started = descendants_cpu_seconds(driver.service.process.pid), time.perf_counter()
+                    trainers[live].fit(loaders[live], validation, epochs=epoch)  # one epoch more
+                    whole[live].append(time.perf_counter() - started)
+                    browser_cpu[live].append(descendants_cpu_seconds(driver.service.process.pid) - before)
+            time.sleep(1.5)  # the page draws the last epoch
+    steps = {live: [row["time"] for row in trainers[live].history] for live in (False, True)}
+    print(f"interleaved in one process, {epochs} epochs of {limit_train} images each, plain and live in turn:")
+    for name, times in (("training steps", steps), ("whole epoch", whole)):
+        plain, live = statistics.median(times[False]), statistics.median(times[True])
+        ratios = [b / a for a, b in zip(times[False], times[True])]
+        print(f"  {name:15s} median plain {plain:7.3f} s  live+page {live:7.3f} s  ratio of medians "
+              f"{live / plain:.4f}  median of neighbour ratios {statistics.median(ratios):.4f}")  # fmt: skip
+        print(f"  {'':15s} plain {' '.join(f'{t:.2f}' for t in times[False])}")
+        print(f"  {'':15s} live  {' '.join(f'{t:.2f}' for t in times[True])}")
+    print(f"  browser CPU per epoch: during plain epochs {statistics.median(browser_cpu[False]):.3f} s, "
+          f"during live epochs {statistics.median(browser_cpu[True]):.3f} s")  # fmt: skip
+    print()
+
+
 def one_run(live: bool, args, driver, folder: Path) -> dict:
     out = folder / f"run-{time.monotonic_ns()}"
-    command = [sys.executable, "-m", "convstack", "train", "--epochs", str(args.epochs), "--out", str(out),
+    command = [sys.executable, "-m", "convstack", "train", "--epochs", str(args.process_epochs), "--out", str(out),
                "--no-progress", "--limit-train", str(args.limit_train)]  # fmt: skip
     if live:
         command += ["--live", "--port", "0"]
@@ -171,15 +221,17 @@ def one_run(live: bool, args, driver, folder: Path) -> dict:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pairs", type=int, default=5)
-    parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--limit-train", type=int, default=60000)
+    parser.add_argument("--epochs", type=int, default=10, help="epochs of each Trainer, interleaved")
+    parser.add_argument("--limit-train", type=int, default=10000)
+    parser.add_argument("--process-pairs", type=int, default=0, help="pairs of fresh `convstack train` processes")
+    parser.add_argument("--process-epochs", type=int, default=2)
     args = parser.parse_args()
     parts(min(args.limit_train, 20000), 2)
     driver = browser()
+    interleaved(args.epochs, args.limit_train, driver)
     runs = {False: [], True: []}
     with tempfile.TemporaryDirectory() as folder:
-        for pair in range(args.pairs):
+        for pair in range(args.process_pairs):
             for live in (False, True) if pair % 2 == 0 else (True, False):
                 figures = one_run(live, args, driver, Path(folder))
                 runs[live].append(figures)
@@ -189,6 +241,8 @@ def main():
                       f"{figures['process_cpu_seconds']:7.2f} s, browser {figures['browser_cpu_seconds']:6.2f} s",
                       flush=True)  # fmt: skip
     driver.quit()
+    if not args.process_pairs:
+        return
     print()
     for key in ("epoch_seconds", "fit_seconds", "process_cpu_seconds", "browser_cpu_seconds"):
         plain = statistics.median(r[key] for r in runs[False])

@@ -24,18 +24,18 @@ def patch_loaders(train_count=96, val_count=40):
     return train, val, raw
 
 
-def recorded_trainer(out, epochs=3, callbacks=(), resume=False, **recorder_options):
+def recorded_trainer(out, epochs=3, callbacks=(), resume=False, record=True, **recorder_options):
     """(trainer, validation loader, raw validation images): a Trainer with a ``LiveRecorder`` on
-    ``out``, fitted (or resumed) to ``epochs`` epochs on the patch task."""
+    ``out`` (none if not ``record``), fitted (or resumed) to ``epochs`` epochs on the patch task."""
     cs.manual_seed(0)
     model = patch_net()
     config = {"model": "patch_net", "dataset": "patches", "classes": CLASSES, "hyperparameters": {"epochs": epochs}}
     train, val, raw = patch_loaders()
-    recorder = LiveRecorder(out, **recorder_options)
+    recorders = [LiveRecorder(out, **recorder_options)] if record else []
     trainer = Trainer(
         model,
         optim.SGD(model.parameters(), lr=0.05, momentum=0.9),
-        callbacks=[recorder, *callbacks],
+        callbacks=[*recorders, *callbacks],
         out_dir=out,
         progress=False,
         config=config,

@@ -1,5 +1,6 @@
 """LiveRecorder: what it writes into the run folder agrees with the Trainer's own figures."""
 
+import importlib.util
 import json
 
 import numpy as np
@@ -127,3 +128,20 @@ def test_json_lines_are_strict_json():
 def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="LiveRecorder: invalid value for argument `max_misclassified`"):
         LiveRecorder("runs/x", max_misclassified=-1)
+
+
+def test_watching_changes_nothing_in_training(tmp_path):
+    """The same seed gives the same run, bit for bit, with the recorder (and TensorBoard) or without."""
+    callbacks = []
+    if importlib.util.find_spec("tensorboardX") is not None:
+        from convstack.train.tensorboard import TensorBoardLogger
+
+        callbacks.append(TensorBoardLogger(tmp_path / "tb", step_interval=1))
+    watched, _, _ = recorded_trainer(tmp_path / "watched", epochs=2, callbacks=callbacks)
+    plain, _, _ = recorded_trainer(tmp_path / "plain", epochs=2, record=False)
+    assert not (tmp_path / "plain" / "live").exists()
+    for row_watched, row_plain in zip(watched.history, plain.history, strict=True):
+        for key in ("loss", "acc", "val_loss", "val_acc", "val_top5", "lr"):
+            assert row_watched[key] == row_plain[key], key
+    for (name, a), (_, b) in zip(watched.model.state_dict().items(), plain.model.state_dict().items()):
+        assert np.array_equal(a.data, b.data), name
