@@ -113,7 +113,7 @@ class Slow(Callback):
 def test_the_page_follows_training_as_it_runs(driver, tmp_path):
     out = tmp_path / "live-run"
     with DashboardServer([out], port=0, poll_interval=0.1) as server:
-        driver.get(server.url)
+        driver.get(server.url + "?interval=0.5")  # redraw every 0.5 s (default 2 s): a short run shows more
         wait_for(driver, "return document.getElementById('status').textContent.startsWith('live')")
         training = threading.Thread(target=recorded_trainer, args=(out,), kwargs={"epochs": 4, "callbacks": [Slow()]})
         training.start()
