@@ -11,6 +11,7 @@ from tests.dashboard.png_reader import pixels
 import convstack as cs
 from convstack import nn, optim
 from convstack.dashboard import LiveRecorder
+from convstack.dashboard import recorder as recorder_module
 from convstack.dashboard.recorder import json_line
 from convstack.data import DataLoader, TensorDataset
 from convstack.train import Trainer, evaluate
@@ -145,3 +146,27 @@ def test_watching_changes_nothing_in_training(tmp_path):
             assert row_watched[key] == row_plain[key], key
     for (name, a), (_, b) in zip(watched.model.state_dict().items(), plain.model.state_dict().items()):
         assert np.array_equal(a.data, b.data), name
+
+
+def test_step_records_reach_the_file_within_the_flush_interval(tmp_path, monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr(recorder_module.time, "perf_counter", lambda: clock[0])
+    model = nn.Sequential(nn.Linear(2, 2))
+    trainer = Trainer(model, optim.SGD(model.parameters(), lr=0.1), progress=False)
+    trainer.train_loader, trainer.epochs = None, 1
+    recorder = LiveRecorder(tmp_path)
+    recorder.on_fit_start(trainer)
+    recorder.on_epoch_start(trainer, 0)
+    logs = {"loss": 0.5, "acc": 0.5, "seen": 16, "batches": 4}
+
+    def lines():
+        return len((tmp_path / "live" / "events.jsonl").read_text().splitlines())
+
+    assert lines() == 1  # the start record, at once
+    recorder.on_batch_end(trainer, 0, logs)
+    assert lines() == 1  # buffered
+    clock[0] += recorder_module.FLUSH_INTERVAL
+    recorder.on_batch_end(trainer, 1, logs)
+    assert lines() == 3  # both steps, once the interval has passed
+    recorder.on_fit_end(trainer)
+    assert lines() == 4

@@ -17,7 +17,8 @@ whether training still runs (in this process or another) or ended long ago::
 A record names its pictures by their path in the run folder; it is appended only after
 they are written (each file atomically), so a reader never meets a half-written picture
 or a picture not yet there. The work happens in the training thread: a line of JSON per
-step, and a few small PNGs per epoch (see docs/dashboard.md for the measured cost).
+step (flushed every 0.2 s), and a few small PNGs per epoch (see docs/dashboard.md for the
+measured cost).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from convstack.vis.snapshots import (
 )
 
 EVENTS = "live/events.jsonl"
+FLUSH_INTERVAL = 0.2  # seconds: step records reach the file (and the page) at most this late
 
 
 def json_line(record: dict) -> str:
@@ -112,9 +114,14 @@ class LiveRecorder(Callback):
         self._epoch_seconds = None
 
     # ------------------------------------------------------------------ events
-    def _write(self, record: dict) -> None:
+    def _write(self, record: dict, at_once: bool = True) -> None:
+        """Append ``record``; flushed at once, or, for step records, at most every ``FLUSH_INTERVAL``
+        seconds (a reader takes whole lines only, so a line cut by the buffer waits for its end)."""
         self._stream.write(json_line(record))
-        self._stream.flush()  # a reader in another thread or process sees each line at once
+        now = time.perf_counter()
+        if at_once or now - self._flushed >= FLUSH_INTERVAL:
+            self._stream.flush()
+            self._flushed = now
 
     def _relative(self, path: Path) -> str:
         return path.relative_to(self.run_dir).as_posix()
@@ -122,6 +129,7 @@ class LiveRecorder(Callback):
     def on_fit_start(self, trainer):
         (self.run_dir / "live").mkdir(parents=True, exist_ok=True)
         self._stream = open(self.run_dir / EVENTS, "a", encoding="utf-8")
+        self._flushed = time.perf_counter()
         if self.sample is None:
             self.sample = first_input(getattr(trainer, "train_loader", None))
         if self.class_names is None and trainer.config.get("classes"):
@@ -172,7 +180,8 @@ class LiveRecorder(Callback):
                 "lr": trainer.optimizer.param_groups[0]["lr"],
                 "images_per_s": logs["seen"] / elapsed if elapsed > 0 else None,
                 "eta_s": eta,
-            }
+            },
+            at_once=False,
         )
 
     def on_validation_end(self, trainer, epoch, results):
