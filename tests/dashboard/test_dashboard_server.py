@@ -49,7 +49,7 @@ def test_the_page_and_its_assets(server):
     assert "default-src 'none'" in headers["Content-Security-Policy"] and headers["X-Content-Type-Options"] == "nosniff"
     page = body.decode()
     assets = re.findall(r'(?:src|href)="([^"]+)"', page)
-    assert sorted(assets) == ["/static/dashboard.css", "/static/dashboard.js"]
+    assert sorted(assets) == ["/static/charts.js", "/static/dashboard.css", "/static/dashboard.js"]
     for asset in assets:
         status, headers, content = request(server, asset)
         assert status == 200 and len(content) == int(headers["Content-Length"]) > 500

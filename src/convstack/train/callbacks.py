@@ -3,10 +3,10 @@
 A callback overrides any of ``on_fit_start``, ``on_epoch_start``, ``on_batch_end``,
 ``on_validation_end``, ``on_epoch_end`` and ``on_fit_end``; each receives the ``Trainer``
 and, where there is one, a ``logs`` dict of the latest figures (``on_batch_end``: the
-step's ``loss`` and ``acc``, the images ``seen`` so far this epoch and the epoch's
-``batches``; ``on_validation_end``: the full ``evaluate`` results, confusion matrix and
-predictions included). Setting ``trainer.stop_training = True``
-ends ``fit`` after the current epoch.
+step's ``loss`` and ``acc`` (None for outputs that are not class scores), the images
+``seen`` so far this epoch and the epoch's ``batches``; ``on_validation_end``: the full
+``evaluate`` results, confusion matrix and predictions included). Setting
+``trainer.stop_training = True`` ends ``fit`` after the current epoch.
 """
 
 from __future__ import annotations

@@ -182,7 +182,8 @@ class Trainer:
             total_loss += value * count
             correct += batch_correct
             seen += count
-            logs = {"loss": value, "acc": batch_correct / count, "seen": seen, "batches": batches}
+            accuracy = batch_correct / count if outputs.ndim == 2 else None  # classes only for (N, K) scores
+            logs = {"loss": value, "acc": accuracy, "seen": seen, "batches": batches}
             self._call("on_batch_end", batch, logs)
         elapsed = time.perf_counter() - start
         self.train_time += elapsed
