@@ -108,11 +108,20 @@ def test_a_foreign_host_name_is_refused(server):
         assert request(server, "/", host=host)[0] == 200
 
 
+class _Bound:
+    """Stands for a server bound to ``host`` (its ``url`` reads only ``server_address``)."""
+
+    def __init__(self, host):
+        self.server_address = (host, 8765)
+
+
 def test_an_address_beyond_this_machine_warns():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         DashboardServer(["."], host="0.0.0.0", port=0).server_close()
     assert [w.category for w in caught] == [DashboardExposedWarning]
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+/", DashboardServer.url.fget(_Bound("0.0.0.0")))
+    assert re.fullmatch(r"http://\[::1\]:\d+/", DashboardServer.url.fget(_Bound("::")))
     assert "anyone who can reach" in str(caught[0].message)
     with warnings.catch_warnings():
         warnings.simplefilter("error")

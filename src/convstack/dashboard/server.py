@@ -132,7 +132,7 @@ class DashboardServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+        shown = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)  # "any address": this machine
         return f"http://[{shown}]:{port}/" if ":" in shown else f"http://{shown}:{port}/"
 
     def start(self) -> DashboardServer:
