@@ -1,4 +1,5 @@
-"""The ``convstack`` command: train | evaluate | predict | summary | lr-find | visualize | filter | export | bench."""
+"""The ``convstack`` command: train | evaluate | predict | summary | lr-find | visualize | filter | export | bench
+| dashboard."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import sys
 
 from convstack.cli import (
     bench_command,
+    dashboard_command,
     evaluate_command,
     export_command,
     filter_command,
@@ -28,6 +30,7 @@ COMMANDS = (
     filter_command,
     export_command,
     bench_command,
+    dashboard_command,
 )
 
 

@@ -7,6 +7,7 @@ rank 0 alone prints and writes the run folder (see ``train_distributed``).
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import sys
@@ -19,7 +20,7 @@ from convstack import allocator, data, distributed, optim, threads
 from convstack import random as cs_random
 from convstack.atomic import write_text
 from convstack.cli import args as A
-from convstack.cli import augment_options
+from convstack.cli import augment_options, watch_options
 from convstack.cli.common import (
     as_float_list,
     build_model,
@@ -136,6 +137,7 @@ def add_parser(subparsers):
         help="with several processes: how long one waits for the others before the run stops (default 120)",
     )
     augment_options.add_arguments(p)
+    watch_options.add_arguments(p)
     p.set_defaults(run=run, train_parser=p)
 
 
@@ -193,6 +195,7 @@ def _text(value) -> str:
 
 
 def run(args) -> int:
+    watch_options.check(args)
     if args.nproc is not None and args.nproc > 1 and not started_by_launcher():
         return launch_ranks(args)
     group = join_ranks(args)
@@ -306,12 +309,16 @@ def _train(args, group) -> int:
             optimizer, max_lr=args.lr, total_steps=args.epochs * len(train_loader)
         )
         interval = "batch"
+    # The page and the event files are rank 0's, as the run folder is.
+    watch_args = args if main else argparse.Namespace(**{**vars(args), "live": False, "tensorboard": None})
+    watchers = watch_options.Watchers(watch_args, out, test_set, test_raw.images, classes)
     trainer = Trainer(
         model,
         optimizer,
         loss_fn=augment_options.loss_fn(args),
         scheduler=scheduler,
         scheduler_interval=interval,
+        callbacks=watchers.callbacks,
         out_dir=out,
         progress=not args.no_progress,
         config=config,
@@ -374,6 +381,7 @@ def _train(args, group) -> int:
         print(f"report: {report}", file=sys.stderr)
     except ImportError as error:  # matplotlib is an optional extra
         print(f"convstack train: no report ({error})", file=sys.stderr)
+    watchers.close()
     print(format_confusion(results["confusion"], classes))
     print(
         f"test accuracy {results['acc']:.2%} (top-5 {results['top5']:.2%}) after {trainer.epoch} epochs, "

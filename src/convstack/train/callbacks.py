@@ -1,9 +1,12 @@
 """Callbacks: hooks into the training loop for anything a user may want to add.
 
 A callback overrides any of ``on_fit_start``, ``on_epoch_start``, ``on_batch_end``,
-``on_epoch_end`` and ``on_fit_end``; each receives the ``Trainer`` and, where there is
-one, a ``logs`` dict of the latest figures. Setting ``trainer.stop_training = True``
-ends ``fit`` after the current epoch.
+``on_validation_end``, ``on_epoch_end`` and ``on_fit_end``; each receives the ``Trainer``
+and, where there is one, a ``logs`` dict of the latest figures (``on_batch_end``: the
+step's ``loss`` and ``acc`` (None for outputs that are not class scores), the images
+``seen`` so far this epoch and the epoch's ``batches``; ``on_validation_end``: the full
+``evaluate`` results, confusion matrix and predictions included). Setting
+``trainer.stop_training = True`` ends ``fit`` after the current epoch.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ class Callback:
         pass
 
     def on_batch_end(self, trainer, batch: int, logs: dict) -> None:
+        pass
+
+    def on_validation_end(self, trainer, epoch: int, results: dict) -> None:
         pass
 
     def on_epoch_end(self, trainer, epoch: int, logs: dict) -> None:

@@ -140,7 +140,7 @@ class Trainer:
                 f"fit: invalid value for argument `epochs`: expected a positive integer, received {epochs!r}"
             )
         self.epochs = epochs
-        self.train_loader = train_loader
+        self.train_loader, self.val_loader = train_loader, val_loader
         if resume:
             path = Path(resume) if not isinstance(resume, bool) else self._path("last.ckpt")
             if path is None:
@@ -160,6 +160,7 @@ class Trainer:
                 raise AnomalyError(f"at epoch {self.epoch + 1}, batch {self._batch + 1}: {error}") from None
             if val_loader is not None:
                 results = self.evaluate(val_loader)
+                self._call("on_validation_end", self.epoch, results)
                 logs.update({"val_loss": results["loss"], "val_acc": results["acc"], "val_top5": results["top5"]})
             self._step_scheduler_epoch(logs)
             self.history.append(logs)
@@ -208,11 +209,14 @@ class Trainer:
             if self.scheduler is not None and self.scheduler_interval == "batch":
                 self.scheduler.step()
             count = len(targets)
+            batch_correct = topk_correct(outputs.data, targets.data, 1) if outputs.ndim == 2 else 0
             total_loss += local_value * count
-            correct += topk_correct(outputs.data, targets.data, 1) if outputs.ndim == 2 else 0
+            correct += batch_correct
             seen += count
+            accuracy = batch_correct / count if outputs.ndim == 2 else None  # classes only for (N, K) scores
             ranks = 1 if self._group is None else self._group.size  # about as many images on each rank
-            self._call("on_batch_end", batch, {"loss": value, "seen": seen * ranks, "batches": batches})
+            logs = {"loss": value, "acc": accuracy, "seen": seen * ranks, "batches": batches}
+            self._call("on_batch_end", batch, logs)
         elapsed = time.perf_counter() - start
         if self._group is not None:
             total_loss, correct, seen = sum_over_ranks(self._group, total_loss, correct, seen)
