@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from tests.cli.test_cli import write_idx
 
-from convstack.cli import main
+from convstack.cli import augment_options, main
 from convstack.data import (
     Normalize,
     RandomAffine,
@@ -47,6 +47,48 @@ def test_train_with_augmentation_mixing_smoothing_and_workers(tiny_digits, tmp_p
     history = json.loads((out / "history.json").read_text())
     assert np.isfinite(history[0]["loss"]) and 0 <= history[0]["acc"] <= 1
     assert "test accuracy" in capsys.readouterr().out
+
+
+@pytest.fixture
+def tiny_cifar(tmp_path):
+    """CIFAR-10's binary files with a few random records each."""
+    rng = np.random.default_rng(1)
+    folder = tmp_path / "cifar" / "cifar-10-batches-bin"
+    folder.mkdir(parents=True)
+    names = [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]
+    for name in names:
+        labels = rng.integers(0, 10, (8, 1), dtype=np.uint8)
+        images = rng.integers(0, 256, (8, 3072), dtype=np.uint8)
+        (folder / name).write_bytes(np.concatenate([labels, images], axis=1).tobytes())
+    return folder.parent
+
+
+@pytest.mark.parametrize("dataset, level", [("mnist", "none"), ("cifar10", "standard")])
+def test_augment_left_out_takes_the_datasets_level_and_resume_keeps_it(dataset, level, tiny_digits, tiny_cifar,
+                                                                        tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("CONVSTACK_DATA", raising=False)
+    root = tiny_digits if dataset == "mnist" else tiny_cifar
+    out = tmp_path / "run"
+    argv = ["train", "--dataset", dataset, "--data-root", str(root), "--model", "spec:conv4-fc10", "--epochs", "1",
+            "--batch-size", "16", "--out", str(out), "--no-progress"]
+    assert main(argv) == 0
+    assert json.loads((out / "config.json").read_text())["augmentation"]["augment"] == level
+    other = "strong" if level == "none" else "none"
+    capsys.readouterr()
+    assert main([*argv[:-1], "--resume", "--epochs", "2", "--augment", other, "--no-progress"]) == 2
+    assert f"--augment {other} differs from the run's {level}" in capsys.readouterr().err
+    assert main([*argv[:-1], "--resume", "--epochs", "2", "--no-progress"]) == 0
+    assert json.loads((out / "config.json").read_text())["augmentation"]["augment"] == level
+
+
+def test_a_run_stored_before_augmentation_existed_resumes_without_it():
+    assert augment_options.stored_options(None)["augment"] == "none"
+    assert augment_options.stored_options({"augment": "strong"})["augment"] == "strong"
+
+
+def test_default_levels_per_kind_of_data():
+    assert [recipes.default_level(name) for name in ("cifar10", "folder:photos", "fashion-mnist", "mnist")] == [
+        "standard", "standard", "none", "none"]
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -13,14 +13,16 @@ from convstack.data import CutMix, MixUp, RandomChoice, recipes
 
 #: The options' defaults. They are parsed with the default None, as `convstack train`'s other options,
 #: so that `--resume` tells an option given from one left out (see train_command.resume_options).
-DEFAULTS = {"augment": "none", "mixup": 0.0, "cutmix": 0.0, "label_smoothing": 0.0, "workers": 0}
+#: ``augment`` None: the dataset's own level (`resolve_defaults`).
+DEFAULTS = {"augment": None, "mixup": 0.0, "cutmix": 0.0, "label_smoothing": 0.0, "workers": 0}
 
 
 def add_arguments(parser) -> None:
     parser.add_argument(
         "--augment",
         choices=recipes.LEVELS,
-        help="training augmentation (default none): standard = pad-crop and flip (no flip for mnist); strong adds "
+        help="training augmentation (default: standard for natural images, cifar10 and folder:, none for "
+        "fashion-mnist and mnist): standard = pad-crop and flip (no flip for mnist); strong adds "
         "TrivialAugmentWide (small affine changes for mnist) and random erasing; see docs/augmentation.md",
     )
     parser.add_argument("--mixup", type=A.non_negative_float, metavar="ALPHA",
@@ -32,6 +34,17 @@ def add_arguments(parser) -> None:
                         help="cross-entropy against (1 - S) one-hot + S uniform (0: off; 0.1 is usual)")
     parser.add_argument("--workers", type=A.non_negative_int, metavar="N",
                         help="worker processes that load and augment the training batches (default 0: a thread)")
+
+
+def resolve_defaults(args) -> None:
+    """``--augment`` left out (and not taken from a resumed run): the level the dataset calls for."""
+    if args.augment is None:
+        args.augment = recipes.default_level(args.dataset)
+
+
+def stored_options(augmentation: dict | None) -> dict:
+    """A run's stored augmentation options; a run from before they existed trained without augmentation."""
+    return {"augment": "none", **(augmentation or {})}
 
 
 def train_transform(args, dataset: str, side: int, mean, std):

@@ -162,7 +162,7 @@ def resume_options(args, checkpoint) -> None:
     stored = dict(config.get("hyperparameters") or {})
     stored.update(model=config.get("model"), dataset=config.get("dataset"), init_from=config.get("init_from"),
                   freeze=config.get("freeze") or [])
-    stored.update(config.get("augmentation") or {})
+    stored.update(augment_options.stored_options(config.get("augmentation")))
     if "num_classes" in (config.get("model_options") or {}):
         stored["num_classes"] = config["model_options"]["num_classes"]
     conflicts = []
@@ -224,6 +224,7 @@ def _train(args, group) -> int:
         for name, default in DEFAULTS.items():
             if getattr(args, name) is None:
                 setattr(args, name, default)
+        augment_options.resolve_defaults(args)
         if args.init_from is not None:
             written = [out / name for name in ("last.ckpt", "best.ckpt")]
             refuse_overwriting(written, "--out", init_from=args.init_from)

@@ -36,11 +36,19 @@ LEVELS = ("none", "standard", "strong")
 KINDS = ("natural", "clothing", "digits")
 #: The kind of each dataset ``convstack train`` knows by name; image folders count as natural images.
 DATASET_KINDS = {"cifar10": "natural", "cifar100": "natural", "fashion-mnist": "clothing", "mnist": "digits"}
+#: ``convstack train``'s level when ``--augment`` is left out: natural images (CIFAR-style training) get crops
+#: and flips; the MNIST-style sets stay unaugmented, as their reference runs and figures were made.
+DEFAULT_LEVELS = {"natural": "standard", "clothing": "none", "digits": "none"}
 
 
 def dataset_kind(name: str) -> str:
     """``'natural'``, ``'clothing'`` or ``'digits'`` for a dataset name (``folder:...``: natural)."""
     return DATASET_KINDS.get(name, "natural")
+
+
+def default_level(dataset: str) -> str:
+    """The augmentation level ``convstack train`` uses on ``dataset`` when ``--augment`` is not given."""
+    return DEFAULT_LEVELS[dataset_kind(dataset)]
 
 
 def _standard(kind: str, side: int) -> list:
