@@ -4,6 +4,7 @@
 with PyTorch (skipped cleanly when PyTorch is not installed).
 ``check_gradients``: float64 central finite differences agree with backward(),
 no PyTorch needed.
+``write_band_dataset``: tiny MNIST-shaped IDX files that a network learns in an epoch.
 """
 
 from __future__ import annotations
@@ -114,3 +115,23 @@ def kernel_tiers():
     from convstack.nn.kernels import tiers
 
     return ["numpy", "numba"] if tiers.numba_available() else ["numpy"]
+
+
+def write_band_dataset(root, counts, *, columns=False):
+    """IDX files in ``root`` (``counts``: (train, test) images, 28x28) whose class is a bright band's place.
+
+    Class c brightens rows ``2 + 2c`` to ``4 + 2c`` (columns with ``columns=True``) over noise in [0, 40):
+    learnable in one epoch, by the command line's tests. Returns ``root``.
+    """
+    from convstack.data import write_idx
+
+    rng = np.random.default_rng(0)
+    for prefix, n in zip(("train", "t10k"), counts):
+        labels = rng.integers(0, 10, n).astype(np.uint8)
+        images = rng.integers(0, 40, (n, 28, 28))
+        for i, label in enumerate(labels):
+            band = slice(2 + 2 * label, 5 + 2 * label)
+            images[(i, slice(None), band) if columns else (i, band)] += 200
+        write_idx(root / f"{prefix}-images-idx3-ubyte.gz", images.astype(np.uint8))
+        write_idx(root / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    return root

@@ -1,39 +1,22 @@
 """The `convstack` command: every subcommand end to end on tiny data, and one-line errors."""
 
-import gzip
 import json
-import struct
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from tests.helpers import write_band_dataset
 
 from convstack.cli import main
-
-
-def write_idx(path, array):
-    codes = {np.uint8: 0x08}
-    header = struct.pack(">BBBB", 0, 0, codes[np.uint8], array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-    with gzip.open(path, "wb") as stream:
-        stream.write(header + array.astype(np.uint8).tobytes())
 
 
 @pytest.fixture
 def tiny_fashion(tmp_path):
     """A tiny Fashion-MNIST-shaped dataset whose class is the row of a bright horizontal band."""
-    rng = np.random.default_rng(0)
     root = tmp_path / "data"
     root.mkdir()
-    for prefix, n in (("train", 600), ("t10k", 200)):
-        labels = rng.integers(0, 10, n).astype(np.uint8)
-        images = rng.integers(0, 40, (n, 28, 28))
-        for i, label in enumerate(labels):
-            images[i, 2 + 2 * label : 5 + 2 * label, :] += 200
-        images = images.astype(np.uint8)
-        write_idx(root / f"{prefix}-images-idx3-ubyte.gz", images)
-        write_idx(root / f"{prefix}-labels-idx1-ubyte.gz", labels)
-    return root
+    return write_band_dataset(root, (600, 200))
 
 
 def test_train_evaluate_predict_round_trip(tiny_fashion, tmp_path, capsys):

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from tests.cli.test_cli import write_idx
+from tests.helpers import write_band_dataset
 
 from convstack.cli import augment_options, main
 from convstack.data import (
@@ -22,17 +22,9 @@ from convstack.data import (
 @pytest.fixture
 def tiny_digits(tmp_path):
     """A tiny MNIST-shaped dataset: the class is the column of a bright vertical bar."""
-    rng = np.random.default_rng(0)
     root = tmp_path / "data"
     root.mkdir()
-    for prefix, n in (("train", 160), ("t10k", 60)):
-        labels = rng.integers(0, 10, n).astype(np.uint8)
-        images = rng.integers(0, 40, (n, 28, 28))
-        for i, label in enumerate(labels):
-            images[i, :, 2 + 2 * label : 5 + 2 * label] += 200
-        write_idx(root / f"{prefix}-images-idx3-ubyte.gz", images.astype(np.uint8))
-        write_idx(root / f"{prefix}-labels-idx1-ubyte.gz", labels)
-    return root
+    return write_band_dataset(root, (160, 60), columns=True)
 
 
 def test_train_with_augmentation_mixing_smoothing_and_workers(tiny_digits, tmp_path, capsys):

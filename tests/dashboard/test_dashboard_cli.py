@@ -10,10 +10,9 @@ import sys
 import urllib.request
 from pathlib import Path
 
-import numpy as np
 import pytest
-from tests.cli.test_cli import write_idx
 from tests.dashboard.conftest import recorded_trainer
+from tests.helpers import write_band_dataset
 
 from convstack.cli import build_parser, main, watch_options
 
@@ -23,16 +22,7 @@ SOURCE = str(Path(__file__).resolve().parents[2] / "src")
 @pytest.fixture(scope="module")
 def tiny_fashion(tmp_path_factory):
     """Fashion-MNIST-shaped files: 256 training and 64 test images whose class is a band's row."""
-    rng = np.random.default_rng(0)
-    root = tmp_path_factory.mktemp("data")
-    for prefix, count in (("train", 256), ("t10k", 64)):
-        labels = rng.integers(0, 10, count).astype(np.uint8)
-        images = rng.integers(0, 40, (count, 28, 28))
-        for index, label in enumerate(labels):
-            images[index, 2 + 2 * label : 5 + 2 * label, :] += 200
-        write_idx(root / f"{prefix}-images-idx3-ubyte.gz", images.astype(np.uint8))
-        write_idx(root / f"{prefix}-labels-idx1-ubyte.gz", labels)
-    return root
+    return write_band_dataset(tmp_path_factory.mktemp("data"), (256, 64))
 
 
 def train_args(data_root, out, *extra):

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.helpers import write_band_dataset
 
 from convstack.cli.common import load_run
-from convstack.data import DataLoader, ImageArrayDataset, write_idx
+from convstack.data import DataLoader, ImageArrayDataset
 from convstack.distributed import launch
 from convstack.io import load_checkpoint
 from convstack.train import evaluate
@@ -30,16 +31,7 @@ SOURCE = Path(__file__).resolve().parents[2] / "src"
 @pytest.fixture(scope="module")
 def bands(tmp_path_factory):
     """512 training and 64 test images, 28x28, whose class is the row of a bright band."""
-    rng = np.random.default_rng(0)
-    root = tmp_path_factory.mktemp("data")
-    for prefix, n in (("train", 512), ("t10k", 64)):
-        labels = rng.integers(0, 10, n).astype(np.uint8)
-        images = rng.integers(0, 40, (n, 28, 28))
-        for i, label in enumerate(labels):
-            images[i, 2 + 2 * label : 5 + 2 * label, :] += 200
-        write_idx(root / f"{prefix}-images-idx3-ubyte.gz", images.astype(np.uint8))
-        write_idx(root / f"{prefix}-labels-idx1-ubyte.gz", labels)
-    return root
+    return write_band_dataset(tmp_path_factory.mktemp("data"), (512, 64))
 
 
 def start(data_root, out, *extra):

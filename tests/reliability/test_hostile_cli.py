@@ -15,26 +15,17 @@ import textwrap
 
 import numpy as np
 import pytest
+from tests.helpers import write_band_dataset
 
 from convstack import atomic
 from convstack.cli import main
-from convstack.data import write_idx
 from convstack.io import load_checkpoint, save_checkpoint
 
 
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
     """A Fashion-MNIST-shaped dataset: the class is the row of a bright band (learnable in one epoch)."""
-    rng = np.random.default_rng(0)
-    root = tmp_path_factory.mktemp("data")
-    for prefix, n in (("train", 160), ("t10k", 40)):
-        labels = rng.integers(0, 10, n).astype(np.uint8)
-        images = rng.integers(0, 40, (n, 28, 28))
-        for i, label in enumerate(labels):
-            images[i, 2 + 2 * label : 5 + 2 * label, :] += 200
-        write_idx(root / f"{prefix}-images-idx3-ubyte.gz", images.astype(np.uint8))
-        write_idx(root / f"{prefix}-labels-idx1-ubyte.gz", labels)
-    return root
+    return write_band_dataset(tmp_path_factory.mktemp("data"), (160, 40))
 
 
 @pytest.fixture(autouse=True)

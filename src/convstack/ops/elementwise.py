@@ -49,14 +49,18 @@ class Clamp(Function):
     """Clip to ``[min, max]``; the gradient passes where the input was inside (inclusive)."""
 
     def forward(self, a, *, min=None, max=None):  # noqa: A002 - PyTorch's argument names
-        xp = get_array_module(a)
-        mask = xp.ones(a.shape, dtype=bool)
-        if min is not None:
-            mask &= a >= min
-        if max is not None:
-            mask &= a <= max
-        self.mask = mask
-        return xp.clip(a, min, max).astype(a.dtype, copy=False)
+        self.mask = self.inside(a, min, max)
+        return get_array_module(a).clip(a, min, max).astype(a.dtype, copy=False)
+
+    @staticmethod
+    def inside(a, low, high):
+        """Where ``low <= a <= high`` (either bound None: open): where the gradient passes."""
+        mask = get_array_module(a).ones(a.shape, dtype=bool)
+        if low is not None:
+            mask &= a >= low
+        if high is not None:
+            mask &= a <= high
+        return mask
 
     def backward(self, grad):
         return (grad * self.mask,)

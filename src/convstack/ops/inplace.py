@@ -84,14 +84,8 @@ class ClampInplace(Clamp):
     """Clip ``a`` to ``[min, max]`` in place; the gradient passes where ``a`` was inside."""
 
     def forward(self, a, *, min=None, max=None):  # noqa: A002 - PyTorch's argument names
-        xp = get_array_module(a)
-        mask = xp.ones(a.shape, dtype=bool)
-        if min is not None:
-            mask &= a >= min
-        if max is not None:
-            mask &= a <= max
-        self.mask = mask
-        xp.clip(a, min, max, out=a)
+        self.mask = self.inside(a, min, max)
+        get_array_module(a).clip(a, min, max, out=a)
         return a
 
 
